@@ -1,0 +1,57 @@
+"""From SAM's low-resolution logits to masks, boxes and phrases in the source image frame."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .preprocess import SamResize
+
+__all__ = ["upscale_mask_logits", "mask_box", "seg_phrases"]
+
+
+def upscale_mask_logits(low_res: torch.Tensor, resize: SamResize) -> torch.Tensor:
+    """Mask logits at the source resolution, as SAM's ``postprocess_masks`` (LISA variant).
+
+    Args:
+        low_res: ``[K, 1, 4g, 4g]`` decoder logits.
+        resize: where the source sits in SAM's input.
+    Returns:
+        ``float32 [K, H, W]`` logits; threshold at 0 for masks.
+
+    Bilinear (align_corners=False) up to the padded input size, crop to the resized image,
+    bilinear to the source size; all in float32 (LISA casts before interpolating).
+    """
+    masks = F.interpolate(
+        low_res.float(), (resize.input_size, resize.input_size), mode="bilinear", align_corners=False
+    )
+    height, width = resize.resized_size
+    masks = masks[..., :height, :width]
+    masks = F.interpolate(masks, resize.original_size, mode="bilinear", align_corners=False)
+    return masks[:, 0]
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Tight box ``(x_min, y_min, x_max, y_max)`` (max exclusive) of a ``bool [H, W]`` mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+_SEG_SPLIT = re.compile(r"\[SEG\]")
+_LEADING_JOINER = re.compile(r"^(and|or|then|also)\s+", re.IGNORECASE)
+
+
+def seg_phrases(answer: str) -> list[str]:
+    """The text before each ``[SEG]`` (since the previous one), without joining words.
+
+    "The mug [SEG] and the cup [SEG]." gives ["The mug", "the cup"]; "Sure, [SEG]." gives
+    ["Sure"].
+    """
+    pieces = _SEG_SPLIT.split(answer)[:-1]
+    return [_LEADING_JOINER.sub("", piece.strip(" ,;:.")).strip() for piece in pieces]

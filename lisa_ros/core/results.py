@@ -1,0 +1,76 @@
+"""What a segmentation call returns (plain numpy/Python: no torch objects escape the core)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+__all__ = ["Status", "MaskResult", "SegmentationOutput"]
+
+
+class Status(IntEnum):
+    """Outcome of a call. Values equal the constants of ``lisa_ros/msg/SegmentationResult``."""
+
+    OK = 0
+    NO_TARGET = 1  # the answer holds no [SEG]: the model says the target is not there
+
+
+@dataclass
+class MaskResult:
+    """One mask, for one ``[SEG]`` of the answer.
+
+    Attributes:
+        mask: ``bool [H, W]`` at the source image's resolution (True = object).
+        score: SAM's predicted IoU for this mask (its IoU head; higher is better, about 0..1).
+        box: ``(x_min, y_min, x_max, y_max)`` in source pixels, max exclusive; all zero when
+            the mask is empty.
+        phrase: the answer text before this ``[SEG]`` (since the previous one).
+        logits: ``float32 [H, W]`` mask logits (threshold 0), kept only when asked for.
+    """
+
+    mask: np.ndarray
+    score: float
+    box: tuple[int, int, int, int]
+    phrase: str
+    logits: np.ndarray | None = None
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class SegmentationOutput:
+    """Result of :meth:`LisaSegmenter.segment`.
+
+    Attributes:
+        status: OK when at least one mask, NO_TARGET when the answer has no ``[SEG]``.
+        answer: answer text with ``[SEG]`` markers where masks attach ("Sure, [SEG].").
+        masks: one per ``[SEG]``, in answer order.
+        image_size: (H, W) of the source image.
+        timings: milliseconds per stage (``clip``, ``sam_encoder``, ``prefill``, ``decode``,
+            ``mask_decoder``, ``postprocess``, ``total``) and ``new_tokens``.
+        frame_cache_hit: True when the image encoders were skipped (features reused).
+        answer_ids: generated token ids (EOS excluded).
+        finished: False when a token limit cut the answer short.
+    """
+
+    status: Status
+    answer: str
+    masks: list[MaskResult]
+    image_size: tuple[int, int]
+    timings: dict[str, float] = field(default_factory=dict)
+    frame_cache_hit: bool = False
+    answer_ids: list[int] = field(default_factory=list)
+    finished: bool = True
+
+    @property
+    def answer_text(self) -> str:
+        """The answer without ``[SEG]`` markers, whitespace tidied (for speech or display)."""
+        text = self.answer.replace("[SEG]", " ")
+        text = " ".join(text.split())
+        for mark in (".", ",", "!", "?", ";", ":"):
+            text = text.replace(f" {mark}", mark)
+        return text.strip()

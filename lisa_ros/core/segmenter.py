@@ -1,0 +1,380 @@
+"""The public API of the model core: load a LISA checkpoint once, segment many instructions.
+
+>>> seg = LisaSegmenter.from_pretrained("lisa-tiny")                      # doctest: +SKIP
+>>> out = seg.segment(rgb_image, "I'm thirsty, what can I use?")          # doctest: +SKIP
+>>> out.status, out.answer, [m.score for m in out.masks]                  # doctest: +SKIP
+(<Status.OK: 0>, 'Sure, [SEG].', [0.93])
+
+Stages of one call: validate input → image features (CLIP + SAM encoder, or the frame cache)
+→ greedy generation with a KV cache → ``[SEG]`` states projected to SAM prompts → SAM mask
+decoder → masks, scores, boxes and phrases at the source resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import InvalidInputError
+from .frame_cache import FrameCache, FrameFeatures, frame_key_of
+from .loading import LoadedLisa, load_lisa
+from .postprocess import mask_box, seg_phrases, upscale_mask_logits
+from .preprocess import preprocess_clip, preprocess_sam
+from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
+from .resolve import resolve_clip_path, resolve_model_path
+from .results import MaskResult, SegmentationOutput, Status
+from .timing import Stopwatch
+from .validation import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_image, check_instruction
+
+__all__ = ["LisaSegmenter", "PRECISIONS", "resolve_precision"]
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+StageCallback = Callable[[str], None]
+
+
+def resolve_precision(precision: str, device: str):
+    """torch dtype for a precision name; ``auto`` is bf16 on CUDA and fp32 on the CPU."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if str(device).startswith("cuda") else "fp32"
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+class LisaSegmenter:
+    """A loaded LISA model ready to answer instructions about images.
+
+    Build it with :meth:`from_pretrained`. Thread-safe: calls are serialised by a lock (one
+    model, one GPU stream).
+
+    Args:
+        loaded: the model and its tokenizer/config from :func:`load_lisa`.
+        device: torch device string the model lives on.
+        max_new_tokens: default cap on generated tokens (EOS included).
+        frame_cache_size: frames whose features are kept (0 disables the cache).
+        max_image_pixels, max_instruction_chars: input limits (:mod:`validation`).
+        prompt_suffix: appended to instructions that do not already end with it. LISA was
+            trained on questions ending with "Please output segmentation mask." and answers
+            with a mask far more reliably when it is there. ``""`` sends instructions verbatim
+            (the official chat behaviour).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedLisa,
+        device: str = "cpu",
+        max_new_tokens: int = 128,
+        frame_cache_size: int = 2,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        max_instruction_chars: int = DEFAULT_MAX_INSTRUCTION_CHARS,
+        prompt_suffix: str = SEG_PROMPT_SUFFIX,
+    ):
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.config = loaded.config
+        self.device = device
+        self.max_new_tokens = int(max_new_tokens)
+        self.max_image_pixels = int(max_image_pixels)
+        self.max_instruction_chars = int(max_instruction_chars)
+        self.prompt_suffix = prompt_suffix
+        self.frame_cache = FrameCache(frame_cache_size)
+        self.seg_token_id = self.tokenizer.seg_token_id
+        self.eos_token_id = self.tokenizer.eos_id
+        # Stage implementations that export backends may replace (see set_backend).
+        self.image_encoder = self.model.encode_sam
+        self.mask_decoder = self.model.decode_masks
+        self.backend_names = {"encoder": "torch", "decoder": "torch"}
+        self.backend_warnings: list[str] = []
+        self._lock = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        clip: str | Path | None = None,
+        precision: str = "auto",
+        quantization: str = "none",
+        device: str = "auto",
+        quantize_skip: str = "default",
+        decoder_backend: str = "torch",
+        encoder_backend: str = "torch",
+        artifacts: str | Path | None = None,
+        **options,
+    ) -> "LisaSegmenter":
+        """Load a model by name (``lisa-tiny``), folder or hub id.
+
+        Args:
+            clip: CLIP vision tower folder or hub id; default: the checkpoint's ``vision_tower``.
+            precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (weights and activations).
+            quantization: ``none`` | ``4bit`` (NF4) | ``8bit`` (LLM.int8) for the LLM's linears.
+            device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
+            quantize_skip: ``default`` (keep lm_head, mm_projector, text_hidden_fcs, SAM
+                unquantized) or ``official`` (as the official code: only SAM kept).
+            decoder_backend, encoder_backend: ``torch`` | ``onnxruntime`` | ``tensorrt`` for
+                SAM's mask decoder / image encoder (exported artifacts in ``artifacts``).
+            **options: passed to the constructor (``max_new_tokens``, ``frame_cache_size``...).
+        """
+        from .quantization import quantize_model
+
+        device = resolve_device(device)
+        dtype = resolve_precision(precision, device)
+        model_folder = resolve_model_path(name_or_path)
+        from .config import LisaConfig
+
+        vision_tower = LisaConfig.from_file(model_folder / "config.json").vision_tower
+        clip_folder = resolve_clip_path(clip, model_folder, vision_tower)
+        quantized = quantization not in (None, "none")
+        # Quantized layers are built layer by layer on their device from a CPU copy.
+        loaded = load_lisa(model_folder, clip_folder, dtype=dtype, device="cpu" if quantized else device)
+        if quantized:
+            count = quantize_model(loaded.model, quantization, dtype, device, skip=quantize_skip)
+            loaded.model.to(device)
+            log.info("quantized %d linear layers to %s", count, quantization)
+        segmenter = cls(loaded, device=device, **options)
+        for part, name in (("decoder", decoder_backend), ("encoder", encoder_backend)):
+            if name and name != "torch":
+                segmenter.set_backend(part, name, artifacts)
+        return segmenter
+
+    def set_backend(self, part: str, name: str, artifacts: str | Path | None) -> None:
+        """Run SAM's ``part`` (``decoder`` or ``encoder``) on an exported backend.
+
+        A missing artifact, or one exported from other weights, leaves the torch path in place
+        and records a warning in :attr:`backend_warnings` (the node reports it in diagnostics).
+        """
+        from lisa_ros.export.backends import make_backend
+
+        runner, warning = make_backend(part, name, self.model, artifacts)
+        if warning:
+            log.warning(warning)
+            self.backend_warnings.append(warning)
+        if runner is None:
+            self.backend_names[part] = "torch"
+            return
+        if part == "decoder":
+            self.mask_decoder = runner
+        else:
+            self.image_encoder = runner
+        self.backend_names[part] = name
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def _tensor(self, array: np.ndarray):
+        import torch
+
+        return torch.from_numpy(array).unsqueeze(0).to(self.device)
+
+    def encode_image(self, image: np.ndarray, frame_key: str | None = None) -> tuple[FrameFeatures, bool, dict]:
+        """Image features of a frame, from the cache when the frame was seen.
+
+        Args:
+            image: ``HxWx3 uint8`` RGB.
+            frame_key: identity of the frame (e.g. the node's frame counter); default: a hash
+                of the pixels.
+        Returns:
+            the features, whether they came from the cache, and stage timings in ms.
+        """
+        import torch
+
+        check_image(image, self.max_image_pixels)
+        key = frame_key if frame_key is not None else frame_key_of(image)
+        cached = self.frame_cache.get(key)
+        if cached is not None:
+            return cached, True, {"clip": 0.0, "sam_encoder": 0.0}
+        watch = Stopwatch(self.device)
+        clip_pixels = self._tensor(preprocess_clip(image, self.loaded.clip_preprocess))
+        sam_pixels, sam_resize = preprocess_sam(image, self.model.sam_shape.img_size)
+        with torch.inference_mode():
+            clip_tokens = self.model.encode_clip(clip_pixels)
+            clip_ms = watch.lap()
+            sam_embedding = self.image_encoder(self._tensor(sam_pixels))
+            sam_ms = watch.lap()
+        features = FrameFeatures(clip_tokens, sam_embedding, sam_resize, clip_pixels)
+        self.frame_cache.put(key, features)
+        return features, False, {"clip": clip_ms, "sam_encoder": sam_ms}
+
+    def _format_instruction(self, instruction: str) -> str:
+        suffix = self.prompt_suffix.strip()
+        text = instruction.strip()
+        if suffix and not text.endswith(suffix):
+            text = f"{text} {suffix}"
+        return text
+
+    def _masks(self, features: FrameFeatures, seg_states, answer: str, keep_logits: bool) -> tuple[list[MaskResult], dict]:
+        import torch
+
+        if seg_states.shape[0] == 0:
+            return [], {"mask_decoder": 0.0, "postprocess": 0.0}
+        watch = Stopwatch(self.device)
+        with torch.inference_mode():
+            prompts = self.model.project_seg_states(seg_states)
+            low_res, iou = self.mask_decoder(features.sam_embedding, prompts)
+            decoder_ms = watch.lap()
+            logits = upscale_mask_logits(low_res, features.sam_resize).cpu().numpy()
+        scores = iou.float().reshape(-1).cpu().numpy()
+        phrases = seg_phrases(answer)
+        results = []
+        for index in range(logits.shape[0]):
+            mask = logits[index] > 0
+            results.append(
+                MaskResult(
+                    mask=mask,
+                    score=float(scores[index]),
+                    box=mask_box(mask),
+                    phrase=phrases[index] if index < len(phrases) else "",
+                    logits=logits[index] if keep_logits else None,
+                )
+            )
+        return results, {"mask_decoder": decoder_ms, "postprocess": watch.lap()}
+
+    # -- public calls -------------------------------------------------------------------------
+
+    def segment(
+        self,
+        image: np.ndarray,
+        instruction: str,
+        *,
+        frame_key: str | None = None,
+        max_new_tokens: int | None = None,
+        stop_after_masks: int | None = None,
+        on_stage: StageCallback | None = None,
+        keep_logits: bool = False,
+        reference: bool = False,
+    ) -> SegmentationOutput:
+        """Answer ``instruction`` about ``image`` with masks.
+
+        Args:
+            image: ``HxWx3 uint8`` RGB, rows top to bottom (the source frame).
+            instruction: what the user wants ("I'm thirsty, what can I use?").
+            frame_key: identity of the frame for the feature cache (default: pixel hash).
+            max_new_tokens: cap on generated tokens (default: the segmenter's).
+            stop_after_masks: stop generating after this many ``[SEG]`` (faster when only
+                masks matter; the answer text is then cut there).
+            on_stage: called with ``"encoding_image"``, ``"generating"``, ``"decoding_masks"``
+                as each stage starts; it may raise to cancel the call between stages.
+            keep_logits: also return ``float32 [H, W]`` logits per mask.
+            reference: use the official no-cache generation (slow; for checks and benchmarks).
+        Raises:
+            InvalidInputError: bad image or instruction (nothing was computed).
+        """
+        check_image(image, self.max_image_pixels)
+        check_instruction(instruction, self.max_instruction_chars)
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise InvalidInputError("max_new_tokens must be at least 1")
+        with self._lock:
+            return self._segment(
+                image, instruction, frame_key, max_new_tokens or self.max_new_tokens,
+                stop_after_masks, on_stage, keep_logits, reference,
+            )
+
+    def _segment(self, image, instruction, frame_key, max_new_tokens, stop_after_masks, on_stage, keep_logits, reference):
+        from .generation import generate_fast, generate_reference
+
+        total = Stopwatch(self.device)
+        notify = on_stage or (lambda stage: None)
+        notify("encoding_image")
+        features, hit, timings = self.encode_image(image, frame_key)
+        notify("generating")
+        prompt = build_prompt_ids(
+            self.tokenizer, self._format_instruction(instruction), use_im_start_end=self.config.mm_use_im_start_end
+        )
+        if reference:
+            generated = generate_reference(
+                self.model, prompt.ids, features.clip_pixels, eos_id=self.eos_token_id,
+                seg_id=self.seg_token_id, max_new_tokens=max_new_tokens,
+            )
+        else:
+            import torch
+
+            with torch.inference_mode():
+                embeds = self.model.embed_with_image(prompt.ids, features.clip_tokens)
+            generated = generate_fast(
+                self.model, embeds, eos_id=self.eos_token_id, seg_id=self.seg_token_id,
+                max_new_tokens=max_new_tokens, stop_after_masks=stop_after_masks,
+            )
+        answer = self.tokenizer.decode_answer(generated.answer_ids)
+        timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms)
+        if generated.seg_states.shape[0]:
+            notify("decoding_masks")
+        masks, mask_timings = self._masks(features, generated.seg_states, answer, keep_logits)
+        timings.update(mask_timings)
+        timings["new_tokens"] = float(generated.num_tokens)
+        timings["total"] = total.lap()
+        return SegmentationOutput(
+            status=Status.OK if masks else Status.NO_TARGET,
+            answer=answer,
+            masks=masks,
+            image_size=image.shape[:2],
+            timings=timings,
+            frame_cache_hit=hit,
+            answer_ids=generated.answer_ids,
+            finished=generated.finished,
+        )
+
+    def segment_teacher_forced(
+        self, image: np.ndarray, instruction: str, answer: str = "[SEG].", keep_logits: bool = False
+    ) -> SegmentationOutput:
+        """Masks for a given answer, in one forward pass (the official validation mode, §4.6).
+
+        The instruction is used verbatim (no suffix): evaluation builds its own question.
+        """
+        import torch
+
+        from .generation import teacher_forced_states
+
+        check_image(image, self.max_image_pixels)
+        check_instruction(instruction, self.max_instruction_chars)
+        with self._lock:
+            total = Stopwatch(self.device)
+            features, hit, timings = self.encode_image(image)
+            prompt = build_prompt_ids(
+                self.tokenizer, instruction, answer=answer, use_im_start_end=self.config.mm_use_im_start_end
+            )
+            with torch.inference_mode():
+                _, seg_states = teacher_forced_states(self.model, prompt.ids, features.clip_tokens, self.seg_token_id)
+            masks, mask_timings = self._masks(features, seg_states, answer, keep_logits)
+            timings.update(mask_timings)
+            timings["total"] = total.lap()
+        return SegmentationOutput(
+            status=Status.OK if masks else Status.NO_TARGET,
+            answer=answer,
+            masks=masks,
+            image_size=image.shape[:2],
+            timings=timings,
+            frame_cache_hit=hit,
+        )
+
+    def release(self) -> None:
+        """Drop the model and cached features and return GPU memory (lifecycle cleanup)."""
+        with self._lock:
+            self.frame_cache.clear()
+            self.image_encoder = self.mask_decoder = None
+            self.model = self.loaded = None
+            import gc
+
+            gc.collect()
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()

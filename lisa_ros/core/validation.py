@@ -1,0 +1,49 @@
+"""Checks on what callers hand the model, so bad input fails early with a readable message."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "DEFAULT_MAX_INSTRUCTION_CHARS", "check_image", "check_instruction"]
+
+DEFAULT_MAX_IMAGE_PIXELS = 16_000_000
+DEFAULT_MAX_INSTRUCTION_CHARS = 2000
+
+
+def check_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Return ``image`` if it is an ``HxWx3 uint8`` RGB array within ``max_pixels``.
+
+    Raises:
+        InvalidInputError: anything else (other dtype or channel count, zero size, too large).
+    """
+    if not isinstance(image, np.ndarray):
+        raise InvalidInputError(f"image must be a numpy array, not {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidInputError(f"image must be HxWx3 (RGB), got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise InvalidInputError(f"image must be uint8, got {image.dtype}")
+    height, width = image.shape[:2]
+    if height == 0 or width == 0:
+        raise InvalidInputError(f"image has zero size ({width}x{height})")
+    if height * width > max_pixels:
+        raise InvalidInputError(
+            f"image of {width}x{height} = {height * width} pixels exceeds the limit of {max_pixels}"
+        )
+    return image
+
+
+def check_instruction(instruction, max_chars: int = DEFAULT_MAX_INSTRUCTION_CHARS) -> str:
+    """Return ``instruction`` if it is non-blank text of at most ``max_chars`` characters."""
+    if not isinstance(instruction, str):
+        raise InvalidInputError(f"instruction must be a string, not {type(instruction).__name__}")
+    if len(instruction) > max_chars:
+        raise InvalidInputError(
+            f"instruction of {len(instruction)} characters exceeds the limit of {max_chars}"
+        )
+    if not instruction.strip():
+        raise InvalidInputError("instruction is empty")
+    if "\x00" in instruction:
+        raise InvalidInputError("instruction contains a NUL character")
+    return instruction
