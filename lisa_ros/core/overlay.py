@@ -1,0 +1,71 @@
+"""Pictures of results for people: masks blended over the source image, with boxes and labels.
+
+Used by ``lisa-segment``, the node's ``overlay`` topic and the evaluation's worst-case grid.
+Cost matters on the node (it runs per result at camera resolution), so blending touches only
+mask pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["PALETTE", "draw_overlay", "union_mask"]
+
+# Distinct, colour-blind-friendlier RGB colours (Okabe-Ito), one per mask in answer order.
+PALETTE = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+)
+
+
+def union_mask(masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """``uint8 [H, W]`` 0/255 union of ``bool [H, W]`` masks (all zero when there are none)."""
+    union = np.zeros(shape, dtype=bool)
+    for mask in masks:
+        union |= mask
+    return union.view(np.uint8) * np.uint8(255)
+
+
+def draw_overlay(
+    image: np.ndarray,
+    masks: Sequence[np.ndarray],
+    boxes: Sequence[tuple[int, int, int, int]] = (),
+    labels: Sequence[str] = (),
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """An RGB picture of the result.
+
+    Args:
+        image: ``uint8 [H, W, 3]`` RGB source.
+        masks: ``bool [H, W]`` masks, coloured from :data:`PALETTE` in order.
+        boxes: ``(x_min, y_min, x_max, y_max)`` per mask (max exclusive), drawn as outlines.
+        labels: text drawn at each box's top-left corner.
+        alpha: mask opacity.
+    Returns:
+        a new ``uint8 [H, W, 3]`` RGB image.
+    """
+    import cv2
+
+    out = image.copy()
+    for index, mask in enumerate(masks):
+        colour = np.array(PALETTE[index % len(PALETTE)], dtype=np.float32)
+        pixels = out[mask].astype(np.float32)
+        out[mask] = (pixels * (1.0 - alpha) + colour * alpha).astype(np.uint8)
+    for index, box in enumerate(boxes):
+        x0, y0, x1, y1 = box
+        if x1 <= x0 or y1 <= y0:
+            continue
+        colour = PALETTE[index % len(PALETTE)]
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, 2)
+        if index < len(labels) and labels[index]:
+            origin = (x0 + 2, max(y0 - 4, 12))
+            cv2.putText(out, labels[index], origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, labels[index], origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    return out
