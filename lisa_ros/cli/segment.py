@@ -1,0 +1,137 @@
+"""``lisa-segment``: segment one image with one instruction, print the result as JSON.
+
+Example::
+
+    lisa-segment --model lisa-tiny --image table.png --prompt "I'm thirsty, what can I use?" --out out/
+
+Prints one JSON object on stdout::
+
+    {"status": "OK", "answer": "Sure, [SEG].", "masks": [{"file": "mask_0.png", "score": 0.91,
+      "box": [x_min, y_min, x_max, y_max], "phrase": "Sure", "area": 5120}],
+     "overlay": "overlay.png", "timings": {...}, "model": ..., "image_size": [H, W]}
+
+Each mask is written as a PNG (0/255, the source resolution) into ``--out``, with an overlay.
+Bad input or a checkpoint problem: a JSON object with ``status`` ``INVALID_INPUT`` or
+``ERROR`` and ``error``, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lisa-segment", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="lisa-tiny, a checkpoint folder, or a hub id")
+    parser.add_argument("--clip", help="CLIP vision tower folder or hub id (default: the checkpoint's)")
+    parser.add_argument("--image", required=True, help="image file (any format OpenCV reads)")
+    parser.add_argument("--prompt", required=True, help="the instruction")
+    parser.add_argument("--out", help="folder for mask PNGs and the overlay (default: none written)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    quant = parser.add_mutually_exclusive_group()
+    quant.add_argument("--load-in-4bit", action="store_true", help="NF4 weights for the LLM (bitsandbytes)")
+    quant.add_argument("--load-in-8bit", action="store_true", help="LLM.int8 weights for the LLM (bitsandbytes)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument(
+        "--prompt-suffix",
+        default=None,
+        help='appended to the prompt unless present (default "Please output segmentation mask."; "" for none)',
+    )
+    parser.add_argument("--reference", action="store_true", help="use the slow official no-cache generation")
+    return parser
+
+
+def _read_image(path: str):
+    import cv2
+
+    from lisa_ros.core.errors import InvalidInputError
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InvalidInputError(f"cannot read an image from {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _write_outputs(out_dir: Path, image, output) -> tuple[list[dict], str]:
+    import cv2
+
+    from lisa_ros.core.overlay import draw_overlay
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index, result in enumerate(output.masks):
+        name = f"mask_{index}.png"
+        cv2.imwrite(str(out_dir / name), result.mask.astype("uint8") * 255)
+        entries.append({"file": name})
+    overlay = draw_overlay(
+        image,
+        [m.mask for m in output.masks],
+        [m.box for m in output.masks],
+        [f"{m.phrase or 'mask'} {m.score:.2f}" for m in output.masks],
+    )
+    cv2.imwrite(str(out_dir / "overlay.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    return entries, "overlay.png"
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run one segmentation; returns the JSON-ready result (raises LisaError on bad input)."""
+    from lisa_ros.core.prompt import SEG_PROMPT_SUFFIX
+    from lisa_ros.core.segmenter import LisaSegmenter
+
+    image = _read_image(args.image)
+    quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else "none"
+    segmenter = LisaSegmenter.from_pretrained(
+        args.model,
+        clip=args.clip,
+        precision=args.precision,
+        quantization=quantization,
+        device=args.device,
+        max_new_tokens=args.max_new_tokens,
+        prompt_suffix=SEG_PROMPT_SUFFIX if args.prompt_suffix is None else args.prompt_suffix,
+    )
+    output = segmenter.segment(image, args.prompt, reference=args.reference)
+    files, overlay = ([{} for _ in output.masks], None)
+    if args.out:
+        files, overlay = _write_outputs(Path(args.out), image, output)
+    return {
+        "status": output.status.name,
+        "answer": output.answer,
+        "masks": [
+            {**entry, "score": round(m.score, 4), "box": list(m.box), "phrase": m.phrase, "area": m.area}
+            for entry, m in zip(files, output.masks)
+        ],
+        "overlay": overlay,
+        "image_size": list(output.image_size),
+        "timings": {k: round(v, 3) for k, v in output.timings.items()},
+        "frame_cache_hit": output.frame_cache_hit,
+        "finished": output.finished,
+        "model": str(args.model),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from lisa_ros.core.errors import InvalidInputError, LisaError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except LisaError as exc:
+        status = "INVALID_INPUT" if isinstance(exc, InvalidInputError) else "ERROR"
+        print(json.dumps({"status": status, "error": str(exc)}))
+        print(f"lisa-segment: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
