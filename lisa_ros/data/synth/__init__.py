@@ -1,0 +1,28 @@
+"""Synthetic tabletop scenes with reasoning-segmentation instructions.
+
+Public API::
+
+    from lisa_ros.data.synth import render_scene, generate_dataset, instruction_corpus
+
+    sample = render_scene(seed=7, index=3, size=(640, 480))   # SynthSample, in memory
+    summary = generate_dataset("data/synth", seed=0, count=1000, split_name="train")
+
+Modules, one concern each: ``palette`` (named colours), ``geometry`` (parts and placement),
+``objects_*`` (how each category is drawn), ``categories`` (registry and naming),
+``raster`` (drawing), ``background`` (table, wall, light, noise), ``layout`` (object
+placement and occlusion), ``knowledge`` (what objects are for), ``templates`` and
+``language`` (phrasings), ``families`` (the eight instruction families), ``scene``
+(:func:`render_scene`), ``writer`` (ReasonSeg folders), ``corpus`` (tokenizer text).
+"""
+from lisa_ros.data.synth.categories import CATEGORIES, CATEGORY_NAMES
+from lisa_ros.data.synth.corpus import instruction_corpus
+from lisa_ros.data.synth.families import DEFAULT_FAMILY_WEIGHTS, FAMILIES, family_for_index
+from lisa_ros.data.synth.palette import COLOUR_NAMES
+from lisa_ros.data.synth.scene import DEFAULT_SIZE, SceneObject, SynthSample, render_scene
+from lisa_ros.data.synth.writer import GenerationSummary, generate_dataset, write_synth_sample
+
+__all__ = [
+    "CATEGORIES", "CATEGORY_NAMES", "COLOUR_NAMES", "FAMILIES", "DEFAULT_FAMILY_WEIGHTS",
+    "DEFAULT_SIZE", "SceneObject", "SynthSample", "GenerationSummary", "family_for_index",
+    "render_scene", "generate_dataset", "write_synth_sample", "instruction_corpus",
+]
