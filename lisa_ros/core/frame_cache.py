@@ -25,7 +25,9 @@ class FrameFeatures:
 
     Attributes:
         clip_tokens: ``[1, N, hidden]`` projected CLIP tokens (LLM dtype, model device).
-        sam_embedding: ``[1, C, g, g]`` SAM image embedding.
+        sam_embedding: ``[1, C, g, g]`` SAM image embedding, as a
+            :class:`~lisa_ros.core.streams.DeferredTensor` (on CUDA it may still be computing on a
+            side stream: call ``.get()`` on the stream that uses it).
         sam_resize: placement of the frame in SAM's input (to map masks back).
         clip_pixels: ``[1, 3, h, w]`` CLIP input, kept for the reference (no-cache) path.
     """

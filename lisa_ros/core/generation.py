@@ -89,6 +89,7 @@ def generate_fast(
     max_new_tokens: int,
     stop_after_masks: int | None = None,
     on_token=None,
+    forced_ids: list[int] | None = None,
 ) -> GenerationResult:
     """Greedy generation with a KV cache.
 
@@ -100,6 +101,8 @@ def generate_fast(
         stop_after_masks: stop right after this many ``[SEG]`` tokens (early exit for callers
             that need masks, not the rest of the answer); ``None`` runs to EOS or the limit.
         on_token: optional callable ``(token_id) -> None`` after each token (streaming).
+        forced_ids: feed these answer ids instead of the greedy choices (same computation,
+            fixed answer: for benchmarks with random weights and for teacher forcing).
     """
     from transformers import DynamicCache
 
@@ -114,6 +117,10 @@ def generate_fast(
     embed = model.embed_tokens
     for step in range(max_new_tokens):
         token = _next_token(model, state)
+        if forced_ids is not None:
+            if step >= len(forced_ids):
+                break
+            token = forced_ids[step]
         if token == eos_id:
             finished = True
             break
@@ -153,22 +160,28 @@ def generate_reference(
     eos_id: int,
     seg_id: int,
     max_new_tokens: int,
+    forced_ids: list[int] | None = None,
 ) -> GenerationResult:
     """The official LISA v1 generation: no cache, everything recomputed per token.
 
     Args:
         prompt_ids: prompt ids with one image placeholder.
         clip_pixels: ``[1, 3, h, w]`` CLIP input (re-encoded every step, as the official code).
+        forced_ids: as in :func:`generate_fast`.
     """
     watch = Stopwatch(clip_pixels.device)
     sequence = list(prompt_ids)
     final_states = None
     prefill_ms = None
     finished = False
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
+        if forced_ids is not None and step >= len(forced_ids):
+            break
         image_tokens = model.encode_clip(clip_pixels)
         final_states = _run_llm(model, model.embed_with_image(sequence, image_tokens))
         token = _next_token(model, final_states[:, -1])
+        if forced_ids is not None:
+            token = forced_ids[step]
         sequence.append(token)
         if prefill_ms is None:
             prefill_ms = watch.lap()

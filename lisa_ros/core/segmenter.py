@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .frame_cache import FrameCache, FrameFeatures, frame_key_of
+from .streams import DeferredTensor, run_on_side_stream
 from .loading import LoadedLisa, load_lisa
 from .postprocess import mask_box, seg_phrases, upscale_mask_logits
 from .preprocess import preprocess_clip, preprocess_sam
@@ -75,6 +76,8 @@ class LisaSegmenter:
             trained on questions ending with "Please output segmentation mask." and answers
             with a mask far more reliably when it is there. ``""`` sends instructions verbatim
             (the official chat behaviour).
+        overlap_encoders: on CUDA, run SAM's image encoder on a side stream while the answer
+            is generated (no effect on the CPU).
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class LisaSegmenter:
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         max_instruction_chars: int = DEFAULT_MAX_INSTRUCTION_CHARS,
         prompt_suffix: str = SEG_PROMPT_SUFFIX,
+        overlap_encoders: bool = True,
     ):
         self.loaded = loaded
         self.model = loaded.model
@@ -105,6 +109,12 @@ class LisaSegmenter:
         self.backend_names = {"encoder": "torch", "decoder": "torch"}
         self.backend_warnings: list[str] = []
         self._lock = threading.Lock()
+        # SAM's encoder overlaps generation on a second CUDA stream (lisa_ros.core.streams).
+        self._side_stream = None
+        if str(device).startswith("cuda") and overlap_encoders:
+            import torch
+
+            self._side_stream = torch.cuda.Stream(device=device)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -201,18 +211,26 @@ class LisaSegmenter:
         key = frame_key if frame_key is not None else frame_key_of(image)
         cached = self.frame_cache.get(key)
         if cached is not None:
-            return cached, True, {"clip": 0.0, "sam_encoder": 0.0}
+            return cached, True, {"preprocess": 0.0, "clip": 0.0, "sam_encoder": 0.0}
         watch = Stopwatch(self.device)
-        clip_pixels = self._tensor(preprocess_clip(image, self.loaded.clip_preprocess))
         sam_pixels, sam_resize = preprocess_sam(image, self.model.sam_shape.img_size)
+        clip_pixels = self._tensor(preprocess_clip(image, self.loaded.clip_preprocess))
+        timings = {"preprocess": watch.lap()}
         with torch.inference_mode():
-            clip_tokens = self.model.encode_clip(clip_pixels)
-            clip_ms = watch.lap()
-            sam_embedding = self.image_encoder(self._tensor(sam_pixels))
-            sam_ms = watch.lap()
+            sam_input = self._tensor(sam_pixels)
+            if self._side_stream is not None and self.backend_names["encoder"] == "torch":
+                # Queued now, waited for when masks are decoded (see lisa_ros.core.streams).
+                sam_embedding = run_on_side_stream(self._side_stream, self.image_encoder, sam_input)
+                clip_tokens = self.model.encode_clip(clip_pixels)
+                timings["clip"] = watch.lap()
+            else:
+                clip_tokens = self.model.encode_clip(clip_pixels)
+                timings["clip"] = watch.lap()
+                sam_embedding = DeferredTensor(self.image_encoder(sam_input))
+                timings["sam_encoder"] = watch.lap()
         features = FrameFeatures(clip_tokens, sam_embedding, sam_resize, clip_pixels)
         self.frame_cache.put(key, features)
-        return features, False, {"clip": clip_ms, "sam_encoder": sam_ms}
+        return features, False, timings
 
     def _format_instruction(self, instruction: str) -> str:
         suffix = self.prompt_suffix.strip()
@@ -229,7 +247,7 @@ class LisaSegmenter:
         watch = Stopwatch(self.device)
         with torch.inference_mode():
             prompts = self.model.project_seg_states(seg_states)
-            low_res, iou = self.mask_decoder(features.sam_embedding, prompts)
+            low_res, iou = self.mask_decoder(features.sam_embedding.get(), prompts)
             decoder_ms = watch.lap()
             logits = upscale_mask_logits(low_res, features.sam_resize).cpu().numpy()
         scores = iou.float().reshape(-1).cpu().numpy()
@@ -261,6 +279,7 @@ class LisaSegmenter:
         on_stage: StageCallback | None = None,
         keep_logits: bool = False,
         reference: bool = False,
+        forced_answer: str | None = None,
     ) -> SegmentationOutput:
         """Answer ``instruction`` about ``image`` with masks.
 
@@ -275,6 +294,8 @@ class LisaSegmenter:
                 as each stage starts; it may raise to cancel the call between stages.
             keep_logits: also return ``float32 [H, W]`` logits per mask.
             reference: use the official no-cache generation (slow; for checks and benchmarks).
+            forced_answer: decode this answer ("Sure, [SEG].") instead of the model's choice,
+                through the same generation steps (benchmarks with random weights).
         Raises:
             InvalidInputError: bad image or instruction (nothing was computed).
         """
@@ -285,10 +306,13 @@ class LisaSegmenter:
         with self._lock:
             return self._segment(
                 image, instruction, frame_key, max_new_tokens or self.max_new_tokens,
-                stop_after_masks, on_stage, keep_logits, reference,
+                stop_after_masks, on_stage, keep_logits, reference, forced_answer,
             )
 
-    def _segment(self, image, instruction, frame_key, max_new_tokens, stop_after_masks, on_stage, keep_logits, reference):
+    def _segment(
+        self, image, instruction, frame_key, max_new_tokens, stop_after_masks, on_stage, keep_logits, reference,
+        forced_answer,
+    ):
         from .generation import generate_fast, generate_reference
 
         total = Stopwatch(self.device)
@@ -297,21 +321,24 @@ class LisaSegmenter:
         features, hit, timings = self.encode_image(image, frame_key)
         notify("generating")
         prompt = build_prompt_ids(
-            self.tokenizer, self._format_instruction(instruction), use_im_start_end=self.config.mm_use_im_start_end
+            self.tokenizer, self._format_instruction(instruction), answer=forced_answer,
+            use_im_start_end=self.config.mm_use_im_start_end,
         )
+        forced = prompt.ids[prompt.prompt_length:] if forced_answer is not None else None
+        prompt_ids = prompt.ids[: prompt.prompt_length]
         if reference:
             generated = generate_reference(
-                self.model, prompt.ids, features.clip_pixels, eos_id=self.eos_token_id,
-                seg_id=self.seg_token_id, max_new_tokens=max_new_tokens,
+                self.model, prompt_ids, features.clip_pixels, eos_id=self.eos_token_id,
+                seg_id=self.seg_token_id, max_new_tokens=max_new_tokens, forced_ids=forced,
             )
         else:
             import torch
 
             with torch.inference_mode():
-                embeds = self.model.embed_with_image(prompt.ids, features.clip_tokens)
+                embeds = self.model.embed_with_image(prompt_ids, features.clip_tokens)
             generated = generate_fast(
                 self.model, embeds, eos_id=self.eos_token_id, seg_id=self.seg_token_id,
-                max_new_tokens=max_new_tokens, stop_after_masks=stop_after_masks,
+                max_new_tokens=max_new_tokens, stop_after_masks=stop_after_masks, forced_ids=forced,
             )
         answer = self.tokenizer.decode_answer(generated.answer_ids)
         timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms)
@@ -319,6 +346,8 @@ class LisaSegmenter:
             notify("decoding_masks")
         masks, mask_timings = self._masks(features, generated.seg_states, answer, keep_logits)
         timings.update(mask_timings)
+        if not hit and "sam_encoder" not in timings:
+            timings["sam_encoder"] = features.sam_embedding.elapsed_ms(wait=bool(masks))
         timings["new_tokens"] = float(generated.num_tokens)
         timings["total"] = total.lap()
         return SegmentationOutput(

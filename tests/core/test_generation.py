@@ -83,3 +83,14 @@ def test_reference_path_recomputes_clip_every_step(segmenter):
         handle.remove()
     # One CLIP pass for the frame features plus one per generated token (EOS included).
     assert len(calls) == 1 + out.timings["new_tokens"]
+
+
+def test_forced_answer_runs_the_same_steps_on_both_paths(tiny_safetensors):
+    """Random weights, fixed answer: both paths decode it and give the same masks."""
+    segmenter = LisaSegmenter.from_pretrained(tiny_safetensors, precision="fp32", device="cpu")
+    image = scene_image(seed=6)
+    answer = "The mug [SEG] and the cup [SEG]."
+    fast = segmenter.segment(image, "find them", forced_answer=answer, keep_logits=True)
+    reference = segmenter.segment(image, "find them", forced_answer=answer, keep_logits=True, reference=True)
+    assert fast.answer == answer and fast.finished and len(fast.masks) == 2
+    _compare(fast, reference)
