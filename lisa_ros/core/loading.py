@@ -156,6 +156,9 @@ def load_lisa(
     # in fp32; move them along without changing their dtype.
     model.to(device)
     model.vision_tower.to(device=device, dtype=dtype)
+    if sam_dtype == torch.float16:
+        # LISA runs SAM's neck in fp32 under fp16 (docs/lisa-reference.md §1.6 c).
+        model.sam.image_encoder.neck.float()
     model.eval().requires_grad_(False)
     return LoadedLisa(
         model=model,

@@ -95,9 +95,19 @@ class LisaModel(nn.Module):
         return self.mm_projector(features.to(self.mm_projector.weight.dtype))
 
     def encode_sam(self, pixels: torch.Tensor) -> torch.Tensor:
-        """SAM image embedding: ``[1, 3, S, S]`` normalised pixels to ``[1, C, g, g]``."""
+        """SAM image embedding: ``[1, 3, S, S]`` normalised pixels to ``[1, C, g, g]``.
+
+        segment-anything's ``ImageEncoderViT.forward``, except that the neck runs in its own
+        dtype: in fp16 the loader keeps the neck in fp32, as LISA does (its LayerNorm2d squares
+        activations that overflow fp16).
+        """
         encoder = self.sam.image_encoder
-        return encoder(pixels.to(encoder.patch_embed.proj.weight.dtype))
+        x = encoder.patch_embed(pixels.to(encoder.patch_embed.proj.weight.dtype))
+        if encoder.pos_embed is not None:
+            x = x + encoder.pos_embed
+        for block in encoder.blocks:
+            x = block(x)
+        return encoder.neck(x.permute(0, 3, 1, 2).to(encoder.neck[0].weight.dtype))
 
     # -- language side ------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from lisa_ros.core.config import LisaConfig
 from lisa_ros.core.errors import CheckpointError
 from lisa_ros.core.sam_builder import SamShape, build_sam, infer_sam_shape
 
-VIT_H = SamShape(1024, 16, 1280, 32, 16, 4.0, 14, (7, 15, 23, 31), 256, 16, 2, 2048, 8, 3, 3, 256)
+from lisa_ros.core.presets import SAM_VIT_H as VIT_H
 
 # The LISA-7B-v1 config.json fields (docs/lisa-reference.md §1.2).
 LISA_7B_CONFIG = {

@@ -123,3 +123,18 @@ def test_release_frees_the_model(tiny_official):
     seg = LisaSegmenter.from_pretrained(tiny_official, precision="fp32", device="cpu")
     seg.release()
     assert seg.model is None
+
+
+def test_fp16_keeps_sam_neck_in_fp32_and_matches_upstream_encoder(tiny_official):
+    """Our encoder pass equals segment-anything's forward in fp32, and keeps the neck fp32 in fp16."""
+    import torch
+
+    fp32 = LisaSegmenter.from_pretrained(tiny_official, precision="fp32", device="cpu").model
+    pixels = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(fp32.encode_sam(pixels), fp32.sam.image_encoder(pixels))
+    fp16 = LisaSegmenter.from_pretrained(tiny_official, precision="fp16", device="cpu").model
+    assert fp16.sam.image_encoder.neck[0].weight.dtype == torch.float32
+    assert fp16.sam.image_encoder.blocks[0].attn.qkv.weight.dtype == torch.float16
+    with torch.no_grad():
+        assert fp16.encode_sam(pixels).dtype == torch.float32

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Where LISA's time and memory go, stage by stage, and how much the fast path saves.
+
+Runs the real :class:`lisa_ros.core.segmenter.LisaSegmenter` and reports, in one run:
+
+* per-stage latency (preprocess, CLIP, SAM encoder, prefill, per-token decode, mask decoder,
+  postprocess, total) on a frame-cache miss, medians over ``--repeats``;
+* a frame-cache hit (second instruction on the same frame) against the miss;
+* our KV-cache generation against the official no-cache flow (CLIP and the whole sequence
+  recomputed per token) for a short answer ("Sure, [SEG].") and a 64-token explanatory one,
+  with the same tokens (answers are forced so both paths decode exactly the same tokens; a
+  free greedy run also checks that both paths choose the same tokens);
+* full precision against 8-bit and 4-bit weights (each in its own process, so peak memory is
+  that configuration's own): stage times and peak memory.
+
+Models: ``--model lisa-tiny`` (or any checkpoint) on the CPU, or ``--arch 7b|13b``: the
+official LISA architectures with random weights (speed does not depend on the weight values),
+meant for the GPU machine. Frames are 640x480.
+
+    python bench/model_stages.py --model lisa-tiny --device cpu --json stages_cpu.json
+    python bench/model_stages.py --arch 7b --device cuda --precision bf16 --json stages_7b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SHORT_ANSWER = "Sure, [SEG]."
+# Cut to --long-tokens tokens with the model's tokenizer (answer_of_length); the count decoded
+# is reported.
+LONG_ANSWER = (
+    "The mug on the left is the best choice because it is a container with a handle, it is "
+    "empty and clean, and it stands upright close to the edge of the table where the robot can "
+    "reach it easily without moving the other objects, so you can pour water into it and drink from "
+    "it whenever you like, and it will not tip over because its base is wide and heavy and flat [SEG]."
+)
+INSTRUCTION = "I'm thirsty, what can I use?"
+
+
+def _frame(seed: int) -> np.ndarray:
+    """A 640x480 RGB frame: a synthetic tabletop scene when available, else structured noise."""
+    try:
+        from lisa_ros.data.synth import render_scene
+
+        return render_scene(seed=9000 + seed, index=0, size=(640, 480)).image
+    except Exception:  # noqa: BLE001 - the benchmark must not depend on the data package
+        rng = np.random.default_rng(seed)
+        return rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+
+
+def answer_of_length(segmenter, words: str, tokens: int) -> str:
+    """The longest prefix of ``words`` + " [SEG]." whose answer has at most ``tokens`` ids
+    (EOS included) with this model's tokenizer, so answer lengths match across vocabularies."""
+    from lisa_ros.core.prompt import build_prompt_ids
+
+    vocabulary = words.replace(" [SEG].", "").split()
+    best = "Sure, [SEG]."
+    for count in range(1, len(vocabulary) + 1):
+        answer = " ".join(vocabulary[:count]) + " [SEG]."
+        prompt = build_prompt_ids(segmenter.tokenizer, INSTRUCTION, answer=answer)
+        if len(prompt.ids) - prompt.prompt_length > tokens:
+            break
+        best = answer
+    return best
+
+
+def _tokenizer_folder() -> Path:
+    for folder in (REPO / "lisa_ros" / "models" / "lisa-tiny", REPO / "tests" / "fixtures" / "tokenizer" / "lisa7b"):
+        if (folder / "tokenizer.model").is_file():
+            return folder
+    raise SystemExit("no tokenizer found (lisa-tiny or tests/fixtures/tokenizer/lisa7b)")
+
+
+def build_random_segmenter(arch: str, device: str, precision: str, quantization: str, **options):
+    """A LisaSegmenter of an official architecture with random weights, built on ``device``."""
+    import torch
+
+    from lisa_ros.core.loading import LoadedLisa, LoadReport
+    from lisa_ros.core.modeling import LisaModel
+    from lisa_ros.core.preprocess import ClipPreprocessConfig
+    from lisa_ros.core.presets import SAM_VIT_H, clip_vit_l14_config, lisa_config
+    from lisa_ros.core.quantization import quantize_model
+    from lisa_ros.core.segmenter import LisaSegmenter, resolve_precision
+    from lisa_ros.core.tokenizer import LisaTokenizer
+
+    dtype = resolve_precision(precision, device)
+    config = lisa_config(arch)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = LisaModel(config, SAM_VIT_H, clip_vit_l14_config())
+    finally:
+        torch.set_default_dtype(previous)
+    model.eval().requires_grad_(False)
+    if quantization != "none":
+        quantize_model(model, quantization, dtype, device)
+    tokenizer_folder = _tokenizer_folder()
+    loaded = LoadedLisa(
+        model=model, tokenizer=LisaTokenizer.from_folder(tokenizer_folder), config=config,
+        clip_preprocess=ClipPreprocessConfig(), model_folder=tokenizer_folder, clip_folder=tokenizer_folder,
+        report=LoadReport(),
+    )
+    return LisaSegmenter(loaded, device=device, **options)
+
+
+def _median(values):
+    return round(statistics.median(values), 3) if values else None
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _peak_memory_mb(device) -> float:
+    if str(device).startswith("cuda"):
+        import torch
+
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    # ru_maxrss is in KiB on Linux: the process's peak resident set.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _timed(segmenter, image, **kwargs):
+    _sync(segmenter.device)
+    start = time.perf_counter()
+    out = segmenter.segment(image, INSTRUCTION, **kwargs)
+    _sync(segmenter.device)
+    return out, (time.perf_counter() - start) * 1000.0
+
+
+def run_configuration(args) -> dict:
+    """All measurements for one precision/quantization in this process."""
+    import torch
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    load_start = time.perf_counter()
+    options = {"max_new_tokens": 128}
+    if args.arch:
+        segmenter = build_random_segmenter(args.arch, args.device, args.precision, args.quantization, **options)
+    else:
+        from lisa_ros.core.segmenter import LisaSegmenter
+
+        segmenter = LisaSegmenter.from_pretrained(
+            args.model, precision=args.precision, device=args.device, quantization=args.quantization, **options
+        )
+    load_s = time.perf_counter() - load_start
+    if str(args.device).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        weights_mb = round(torch.cuda.memory_allocated() / 2**20, 1)
+    else:
+        weights_mb = None
+
+    # Warm-up: allocator, kernels, lazy inits.
+    for warm in range(args.warmup):
+        segmenter.segment(_frame(100 + warm), INSTRUCTION, forced_answer=SHORT_ANSWER)
+
+    stages: dict[str, list[float]] = {}
+    miss_totals, hit_totals, decode_per_token = [], [], []
+    for repeat in range(args.repeats):
+        image = _frame(repeat)
+        miss, miss_ms = _timed(segmenter, image, forced_answer=SHORT_ANSWER)
+        hit, hit_ms = _timed(segmenter, image, forced_answer=SHORT_ANSWER)
+        assert not miss.frame_cache_hit and hit.frame_cache_hit
+        miss_totals.append(miss_ms)
+        hit_totals.append(hit_ms)
+        for name, value in miss.timings.items():
+            stages.setdefault(name, []).append(value)
+        steps = miss.timings["new_tokens"] - 1
+        if steps > 0:
+            decode_per_token.append(miss.timings["decode"] / steps)
+
+    result = {
+        "precision": args.precision,
+        "quantization": args.quantization,
+        "load_s": round(load_s, 2),
+        "weights_gpu_mb": weights_mb,
+        "stages_ms_median": {name: _median(values) for name, values in stages.items()},
+        "decode_ms_per_token_median": _median(decode_per_token),
+        "end_to_end_miss_ms_median": _median(miss_totals),
+        "end_to_end_hit_ms_median": _median(hit_totals),
+        "hit_over_miss_ratio": round(_median(hit_totals) / _median(miss_totals), 3),
+    }
+
+    if args.compare_reference:
+        comparisons = {}
+        long_answer = answer_of_length(segmenter, LONG_ANSWER, args.long_tokens)
+        for label, answer in (("short", SHORT_ANSWER), ("long", long_answer)):
+            fast_ms, reference_ms, tokens = [], [], None
+            for repeat in range(args.reference_repeats):
+                image = _frame(200 + repeat)
+                segmenter.encode_image(image)  # same cached features for both paths
+                fast, ms_fast = _timed(segmenter, image, forced_answer=answer)
+                reference, ms_reference = _timed(segmenter, image, forced_answer=answer, reference=True)
+                assert fast.answer_ids == reference.answer_ids
+                fast_ms.append(ms_fast)
+                reference_ms.append(ms_reference)
+                tokens = int(fast.timings["new_tokens"])
+            comparisons[label] = {
+                "new_tokens": tokens,
+                "kv_cache_ms_median": _median(fast_ms),
+                "official_no_cache_ms_median": _median(reference_ms),
+                "speedup": round(_median(reference_ms) / _median(fast_ms), 2),
+            }
+        image = _frame(300)
+        free_fast = segmenter.segment(image, INSTRUCTION, max_new_tokens=32)
+        free_reference = segmenter.segment(image, INSTRUCTION, max_new_tokens=32, reference=True)
+        comparisons["free_greedy_same_tokens"] = free_fast.answer_ids == free_reference.answer_ids
+        comparisons["free_greedy_tokens"] = len(free_fast.answer_ids)
+        result["kv_cache_vs_official"] = comparisons
+    result["peak_memory_mb"] = _peak_memory_mb(args.device)
+    result["peak_memory_kind"] = "gpu max_memory_allocated" if str(args.device).startswith("cuda") else "process max RSS"
+    return result
+
+
+def _machine(device: str) -> str:
+    if str(device).startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    import torch
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (torch {torch.__version__})"
+
+
+def _table(report: dict) -> str:
+    lines = [f"model: {report['model']}  device: {report['machine']}  date: {report['date']}", ""]
+    configs = report["configurations"]
+    names = ["preprocess", "clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess", "total"]
+    lines.append("| stage (ms, median) | " + " | ".join(f"{c['precision']}/{c['quantization']}" for c in configs) + " |")
+    lines.append("|---" * (len(configs) + 1) + "|")
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(str(c["stages_ms_median"].get(name)) for c in configs) + " |")
+    for key, label in (
+        ("decode_ms_per_token_median", "decode per token"),
+        ("end_to_end_miss_ms_median", "end to end, new frame"),
+        ("end_to_end_hit_ms_median", "end to end, same frame"),
+        ("hit_over_miss_ratio", "same / new frame"),
+        ("peak_memory_mb", "peak memory MB"),
+    ):
+        lines.append(f"| {label} | " + " | ".join(str(c.get(key)) for c in configs) + " |")
+    first = configs[0].get("kv_cache_vs_official")
+    if first:
+        lines += ["", "| answer | new tokens | KV cache ms | official no-cache ms | speed-up |", "|---|---|---|---|---|"]
+        for label in ("short", "long"):
+            row = first[label]
+            lines.append(
+                f"| {label} | {row['new_tokens']} | {row['kv_cache_ms_median']} | "
+                f"{row['official_no_cache_ms_median']} | {row['speedup']}x |"
+            )
+        lines.append(f"\nfree greedy decoding, same tokens on both paths: {first['free_greedy_same_tokens']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="lisa-tiny")
+    parser.add_argument("--arch", choices=["7b", "13b"], help="official architecture with random weights")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--quantizations", default="none,8bit,4bit", help="comma list; each in its own process")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference-repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--long-tokens", type=int, default=64, help="length of the explanatory answer")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    parser.add_argument("--json", help="write the report here")
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quantization", default="none", help=argparse.SUPPRESS)
+    parser.add_argument("--compare-reference", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.reference_repeats, args.warmup = 2, 1, 1
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.single:
+        print(json.dumps(run_configuration(args)))
+        return 0
+
+    configurations = []
+    for index, quantization in enumerate(q for q in args.quantizations.split(",") if q):
+        command = [
+            sys.executable, __file__, "--single", "--quantization", quantization, "--model", args.model,
+            "--device", args.device, "--precision", args.precision, "--repeats", str(args.repeats),
+            "--reference-repeats", str(args.reference_repeats), "--warmup", str(args.warmup),
+            "--threads", str(args.threads), "--long-tokens", str(args.long_tokens),
+        ]
+        if args.arch:
+            command += ["--arch", args.arch]
+        if index == 0:
+            command.append("--compare-reference")  # the KV-cache comparison runs at full precision
+        print(f"[model_stages] {quantization} ...", file=sys.stderr, flush=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr[-4000:], file=sys.stderr)
+            configurations.append({"precision": args.precision, "quantization": quantization, "error": done.stderr[-500:],
+                                   "stages_ms_median": {}})
+            continue
+        configurations.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    report = {
+        "benchmark": "bench/model_stages.py",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "model": f"LISA-{args.arch.upper()} architecture, random weights" if args.arch else args.model,
+        "machine": _machine(args.device),
+        "frame": "640x480",
+        "instruction": INSTRUCTION,
+        "configurations": configurations,
+    }
+    print(_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0 if all("error" not in c for c in configurations) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
