@@ -1,0 +1,133 @@
+"""Shared test setup for lisa_ros (generic: sub-folders add their own conftest.py).
+
+Every test run gets its own DDS world so parallel runs on one machine (several checkouts,
+pytest-xdist workers, CI jobs) never see each other's topics:
+
+- ``ROS_DOMAIN_ID``: a domain in 1..100, starting from a pid-derived guess and held for the
+  whole run by an ``flock`` on ``$TMPDIR/lisa_ros_domains/<id>.lock`` (released when the
+  process exits, even if it crashes), so two live runs never share one;
+- ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: no discovery traffic leaves the machine;
+- ``FASTDDS_DEFAULT_PROFILES_FILE``: the repository's shared-memory profile (config/fastdds_shm.xml).
+
+Plus the Hugging Face switches for offline, quiet runs. The variables are set in
+``pytest_configure`` (before collection, since huggingface_hub reads them at import time);
+the session fixture ``ros_test_env`` exposes them and checks they are still in place.
+
+Fixtures: ``ros_test_env`` (session, autouse), ``fresh_domain_id`` (a further reserved domain
+id), ``subprocess_env`` (a copy of os.environ with a fresh domain id, for a child process),
+``repo_root``, ``run_python`` (run code in a child interpreter of this venv).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_shm.xml"
+
+DOMAIN_MIN, DOMAIN_MAX = 1, 100  # inclusive; Fast DDS ports stay valid up to 232 on Linux
+
+_held_locks: dict[int, int] = {}  # domain id -> open fd holding its flock
+
+
+def _lock_dir() -> Path:
+    path = Path(tempfile.gettempdir()) / "lisa_ros_domains"
+    path.mkdir(mode=0o777, exist_ok=True)
+    return path
+
+
+def reserve_domain_id() -> int:
+    """Reserve a ROS domain id in [1, 100] that no other live process on this machine holds.
+
+    The search starts at a pid-derived id; the reservation lasts until this process exits.
+    :raises RuntimeError: when all 100 ids are held.
+    """
+    span = DOMAIN_MAX - DOMAIN_MIN + 1
+    start = os.getpid() % span
+    for step in range(span):
+        domain = DOMAIN_MIN + (start + step) % span
+        if domain in _held_locks:
+            continue
+        fd = os.open(_lock_dir() / f"{domain}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _held_locks[domain] = fd
+        return domain
+    raise RuntimeError("no free ROS domain id in 1..100 on this machine")
+
+
+def _test_environment() -> dict[str, str]:
+    return {
+        "ROS_DOMAIN_ID": str(reserve_domain_id()),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+_SESSION_ENV: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (make test runs it too)")
+    config.addinivalue_line("markers", "ros: needs rclpy / DDS / generated lisa_ros interfaces")
+    if not _SESSION_ENV:
+        _SESSION_ENV.update(_test_environment())
+    os.environ.update(_SESSION_ENV)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ros_test_env() -> dict[str, str]:
+    """The per-run environment (ROS domain, discovery range, DDS profile, HF switches)."""
+    os.environ.update(_SESSION_ENV)  # a test may have changed one; restore for the rest
+    return dict(_SESSION_ENV)
+
+
+@pytest.fixture
+def fresh_domain_id() -> int:
+    """A further ROS domain id reserved for this run (not the session's), e.g. for a test
+    that wants its processes isolated even from the other tests of this run."""
+    return reserve_domain_id()
+
+
+@pytest.fixture
+def subprocess_env(fresh_domain_id: int) -> dict[str, str]:
+    """A copy of os.environ for child processes, with its own ROS_DOMAIN_ID.
+
+    Give the same dict to every process that should talk to each other (and use
+    ``int(env["ROS_DOMAIN_ID"])`` for an in-test ``rclpy.init(domain_id=...)``).
+    """
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(fresh_domain_id)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+def _run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 120,
+                cwd: Path | str | None = REPO_ROOT) -> subprocess.CompletedProcess:
+    """Run ``code`` with ``python -c`` in this venv's interpreter (cwd: the repository root, so
+    the repository's sources are imported); capture text output; never raise on failure."""
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def run_python():
+    """``run_python(code, env=None, timeout=120, cwd=REPO_ROOT) -> CompletedProcess``."""
+    return _run_python
