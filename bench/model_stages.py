@@ -99,11 +99,12 @@ def build_random_segmenter(arch: str, device: str, precision: str, quantization:
 
     dtype = resolve_precision(precision, device)
     config = lisa_config(arch)
+    clip_config = clip_vit_l14_config()
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
-            model = LisaModel(config, SAM_VIT_H, clip_vit_l14_config())
+            model = LisaModel(config, SAM_VIT_H, clip_config)
     finally:
         torch.set_default_dtype(previous)
     model.eval().requires_grad_(False)
@@ -112,7 +113,7 @@ def build_random_segmenter(arch: str, device: str, precision: str, quantization:
     tokenizer_folder = _tokenizer_folder()
     loaded = LoadedLisa(
         model=model, tokenizer=LisaTokenizer.from_folder(tokenizer_folder), config=config,
-        clip_preprocess=ClipPreprocessConfig(), model_folder=tokenizer_folder, clip_folder=tokenizer_folder,
+        clip_preprocess=ClipPreprocessConfig(shortest_edge=clip_config.image_size, crop=(clip_config.image_size,) * 2), model_folder=tokenizer_folder, clip_folder=tokenizer_folder,
         report=LoadReport(),
     )
     return LisaSegmenter(loaded, device=device, **options)
@@ -219,6 +220,8 @@ def run_configuration(args) -> dict:
                 "official_no_cache_ms_median": _median(reference_ms),
                 "speedup": round(_median(reference_ms) / _median(fast_ms), 2),
             }
+        if segmenter.static_decoder is not None:
+            comparisons["static_graph_vs_dynamic_eager"] = _static_vs_dynamic(segmenter, long_answer, args.reference_repeats)
         image = _frame(300)
         free_fast = segmenter.segment(image, INSTRUCTION, max_new_tokens=32)
         free_reference = segmenter.segment(image, INSTRUCTION, max_new_tokens=32, reference=True)
@@ -228,6 +231,33 @@ def run_configuration(args) -> dict:
     result["peak_memory_mb"] = _peak_memory_mb(args.device)
     result["peak_memory_kind"] = "gpu max_memory_allocated" if str(args.device).startswith("cuda") else "process max RSS"
     return result
+
+
+def _static_vs_dynamic(segmenter, answer: str, repeats: int) -> dict:
+    """Decode speed and agreement of the static-cache CUDA-graph step against the eager
+    dynamic-cache step, on the same model, frame and forced answer."""
+    from lisa_ros.core.segmenter import LisaSegmenter
+
+    eager = LisaSegmenter(segmenter.loaded, device=segmenter.device, static_cache_length=0, overlap_encoders=False)
+    image = _frame(400)
+    graph_ms, eager_ms, diffs, ious = [], [], [], []
+    for _ in range(repeats):
+        fast = segmenter.segment(image, INSTRUCTION, forced_answer=answer, keep_logits=True)
+        slow = eager.segment(image, INSTRUCTION, forced_answer=answer, keep_logits=True)
+        steps = fast.timings["new_tokens"] - 1
+        graph_ms.append(fast.timings["decode"] / steps)
+        eager_ms.append(slow.timings["decode"] / steps)
+        for a, b in zip(fast.masks, slow.masks):
+            diffs.append(float(np.abs(a.logits - b.logits).max()))
+            union = np.logical_or(a.mask, b.mask).sum()
+            ious.append(float(np.logical_and(a.mask, b.mask).sum() / union) if union else 1.0)
+    return {
+        "graph_decode_ms_per_token_median": _median(graph_ms),
+        "eager_decode_ms_per_token_median": _median(eager_ms),
+        "speedup": round(_median(eager_ms) / _median(graph_ms), 2),
+        "mask_logit_max_abs_diff": round(max(diffs), 5) if diffs else None,
+        "mask_iou_min": round(min(ious), 5) if ious else None,
+    }
 
 
 def _machine(device: str) -> str:
@@ -266,6 +296,13 @@ def _table(report: dict) -> str:
                 f"{row['official_no_cache_ms_median']} | {row['speedup']}x |"
             )
         lines.append(f"\nfree greedy decoding, same tokens on both paths: {first['free_greedy_same_tokens']}")
+        static = first.get("static_graph_vs_dynamic_eager")
+        if static:
+            lines.append(
+                f"decode step, static cache + CUDA graph vs dynamic cache eager: {static['graph_decode_ms_per_token_median']}"
+                f" vs {static['eager_decode_ms_per_token_median']} ms/token ({static['speedup']}x); masks: max |logit diff| "
+                f"{static['mask_logit_max_abs_diff']}, min IoU {static['mask_iou_min']}"
+            )
     return "\n".join(lines)
 
 

@@ -79,6 +79,25 @@ def _stack(states: list[torch.Tensor], model) -> torch.Tensor:
     return torch.zeros((0, model.config.hidden_size), dtype=weight.dtype, device=weight.device)
 
 
+class _DynamicDecoder:
+    """Prefill and decode steps over transformers' growing ``DynamicCache`` (any length, any
+    device; the interface of :class:`~lisa_ros.core.static_decoding.StaticDecoder`)."""
+
+    def __init__(self, model):
+        from transformers import DynamicCache
+
+        self.model = model
+        self.cache = DynamicCache(config=model.llm.config)
+
+    def prefill(self, embeds: torch.Tensor) -> torch.Tensor:
+        return _run_llm(self.model, embeds, self.cache)[:, -1]
+
+    def step(self, token: int) -> tuple[torch.Tensor, int]:
+        embed = self.model.embed_tokens(torch.tensor([[token]], device=self.model.embed_tokens.weight.device))
+        state = _run_llm(self.model, embed, self.cache)[:, -1]
+        return state, _next_token(self.model, state)
+
+
 @torch.inference_mode()
 def generate_fast(
     model,
@@ -90,6 +109,7 @@ def generate_fast(
     stop_after_masks: int | None = None,
     on_token=None,
     forced_ids: list[int] | None = None,
+    decoder=None,
 ) -> GenerationResult:
     """Greedy generation with a KV cache.
 
@@ -103,20 +123,20 @@ def generate_fast(
         on_token: optional callable ``(token_id) -> None`` after each token (streaming).
         forced_ids: feed these answer ids instead of the greedy choices (same computation,
             fixed answer: for benchmarks with random weights and for teacher forcing).
+        decoder: a :class:`~lisa_ros.core.static_decoding.StaticDecoder` (static cache, CUDA
+            graph) used when the request fits it; otherwise a dynamic cache is used.
     """
-    from transformers import DynamicCache
-
-    device = prompt_embeds.device
-    watch = Stopwatch(device)
-    cache = DynamicCache(config=model.llm.config)
-    state = _run_llm(model, prompt_embeds, cache)[:, -1]
+    watch = Stopwatch(prompt_embeds.device)
+    fits = decoder is not None and decoder.fits(prompt_embeds.shape[1], max_new_tokens)
+    runner = decoder if fits else _DynamicDecoder(model)
+    state = runner.prefill(prompt_embeds)
+    predicted = _next_token(model, state)
     prefill_ms = watch.lap()
     answer: list[int] = []
     seg_states: list[torch.Tensor] = []
     finished = False
-    embed = model.embed_tokens
     for step in range(max_new_tokens):
-        token = _next_token(model, state)
+        token = predicted
         if forced_ids is not None:
             if step >= len(forced_ids):
                 break
@@ -133,8 +153,7 @@ def generate_fast(
                 break
         if step + 1 == max_new_tokens:
             break
-        token_embed = embed(torch.tensor([[token]], device=device))
-        state = _run_llm(model, token_embed, cache)[:, -1]
+        state, predicted = runner.step(token)
     return GenerationResult(answer, _stack(seg_states, model), finished, prefill_ms, watch.lap())
 
 

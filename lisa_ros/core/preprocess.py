@@ -19,7 +19,10 @@ import numpy as np
 
 from .sam_builder import SAM_PIXEL_MEAN, SAM_PIXEL_STD
 
-__all__ = ["ClipPreprocessConfig", "SamResize", "preprocess_clip", "preprocess_sam", "sam_resize_shape"]
+__all__ = [
+    "ClipPreprocessConfig", "SamResize", "preprocess_clip", "preprocess_sam", "resize_for_sam",
+    "normalize_and_pad_for_sam", "sam_resize_shape",
+]
 
 # PIL resample codes as stored in preprocessor_config.json.
 _PIL_BICUBIC = 3
@@ -143,20 +146,47 @@ def sam_resize_shape(height: int, width: int, long_side: int) -> tuple[int, int]
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
+def resize_for_sam(image: np.ndarray, input_size: int) -> tuple[np.ndarray, SamResize]:
+    """First half of SAM's preprocessing: the longest-side resize (PIL bilinear, on the CPU).
+
+    Returns the resized ``uint8 [h, w, 3]`` image and its :class:`SamResize`.
+    """
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    new_h, new_w = sam_resize_shape(height, width, input_size)
+    resized = _pil_resize(image, new_h, new_w, Image.BILINEAR)
+    return resized, SamResize((height, width), (new_h, new_w), input_size)
+
+
+def normalize_and_pad_for_sam(resized, input_size: int):
+    """Second half, in torch on the tensor's device (a GPU does it in well under 1 ms).
+
+    Args:
+        resized: ``uint8 [h, w, 3]`` torch tensor from :func:`resize_for_sam`.
+    Returns:
+        ``float32 [1, 3, input_size, input_size]``: normalised in 0-255 units, zero padded
+        bottom/right (the pad is 0 after normalisation, as SAM's ``preprocess``).
+    """
+    import torch
+
+    height, width = resized.shape[:2]
+    mean = torch.tensor(SAM_PIXEL_MEAN, dtype=torch.float32, device=resized.device).view(3, 1, 1)
+    std = torch.tensor(SAM_PIXEL_STD, dtype=torch.float32, device=resized.device).view(3, 1, 1)
+    pixels = (resized.permute(2, 0, 1).float() - mean) / std
+    padded = pixels.new_zeros((1, 3, input_size, input_size))
+    padded[0, :, :height, :width] = pixels
+    return padded
+
+
 def preprocess_sam(image: np.ndarray, input_size: int) -> tuple[np.ndarray, SamResize]:
-    """SAM encoder input of an ``HxWx3 uint8`` RGB image.
+    """SAM encoder input of an ``HxWx3 uint8`` RGB image, on the CPU.
 
     Returns ``float32 [3, input_size, input_size]`` (normalised, zero padded bottom/right) and
     the :class:`SamResize` describing the placement.
     """
-    height, width = image.shape[:2]
-    new_h, new_w = sam_resize_shape(height, width, input_size)
-    from PIL import Image
+    import torch
 
-    resized = _pil_resize(image, new_h, new_w, Image.BILINEAR)
-    mean = np.asarray(SAM_PIXEL_MEAN, dtype=np.float32)
-    std = np.asarray(SAM_PIXEL_STD, dtype=np.float32)
-    normalised = (resized.astype(np.float32) - mean) / std
-    padded = np.zeros((3, input_size, input_size), dtype=np.float32)
-    padded[:, :new_h, :new_w] = normalised.transpose(2, 0, 1)
-    return padded, SamResize((height, width), (new_h, new_w), input_size)
+    resized, placement = resize_for_sam(image, input_size)
+    pixels = normalize_and_pad_for_sam(torch.from_numpy(np.ascontiguousarray(resized)), input_size)
+    return pixels[0].numpy(), placement

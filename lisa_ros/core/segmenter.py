@@ -24,7 +24,7 @@ from .frame_cache import FrameCache, FrameFeatures, frame_key_of
 from .streams import DeferredTensor, run_on_side_stream
 from .loading import LoadedLisa, load_lisa
 from .postprocess import mask_box, seg_phrases, upscale_mask_logits
-from .preprocess import preprocess_clip, preprocess_sam
+from .preprocess import normalize_and_pad_for_sam, preprocess_clip, resize_for_sam
 from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
 from .resolve import resolve_clip_path, resolve_model_path
 from .results import MaskResult, SegmentationOutput, Status
@@ -78,6 +78,13 @@ class LisaSegmenter:
             (the official chat behaviour).
         overlap_encoders: on CUDA, run SAM's image encoder on a side stream while the answer
             is generated (no effect on the CPU).
+        static_cache_length: prompt plus answer tokens of a preallocated KV cache whose decode
+            step is replayed as a CUDA graph (:mod:`static_decoding`); longer requests use a
+            growing cache. ``None``: 512 (LISA's training context) on CUDA, off on the CPU;
+            ``0``: off.
+        cuda_graphs: capture the static-cache decode step as a CUDA graph (CUDA only).
+        sam_attention_chunking: compute SAM's global attention a few heads at a time (same
+            numbers, about 1 GB less transient memory for ViT-H). ``None``: on CUDA only.
     """
 
     def __init__(
@@ -90,6 +97,9 @@ class LisaSegmenter:
         max_instruction_chars: int = DEFAULT_MAX_INSTRUCTION_CHARS,
         prompt_suffix: str = SEG_PROMPT_SUFFIX,
         overlap_encoders: bool = True,
+        static_cache_length: int | None = None,
+        cuda_graphs: bool = True,
+        sam_attention_chunking: bool | None = None,
     ):
         self.loaded = loaded
         self.model = loaded.model
@@ -109,12 +119,24 @@ class LisaSegmenter:
         self.backend_names = {"encoder": "torch", "decoder": "torch"}
         self.backend_warnings: list[str] = []
         self._lock = threading.Lock()
+        on_cuda = str(device).startswith("cuda")
         # SAM's encoder overlaps generation on a second CUDA stream (lisa_ros.core.streams).
         self._side_stream = None
-        if str(device).startswith("cuda") and overlap_encoders:
+        if on_cuda and overlap_encoders:
             import torch
 
             self._side_stream = torch.cuda.Stream(device=device)
+        if static_cache_length is None:
+            static_cache_length = 512 if on_cuda else 0
+        self.static_decoder = None
+        if static_cache_length:
+            from .static_decoding import StaticDecoder
+
+            self.static_decoder = StaticDecoder(self.model, static_cache_length, use_graph=cuda_graphs)
+        if sam_attention_chunking if sam_attention_chunking is not None else on_cuda:
+            from .sam_memory import limit_attention_memory
+
+            limit_attention_memory(self.model.sam)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -213,11 +235,14 @@ class LisaSegmenter:
         if cached is not None:
             return cached, True, {"preprocess": 0.0, "clip": 0.0, "sam_encoder": 0.0}
         watch = Stopwatch(self.device)
-        sam_pixels, sam_resize = preprocess_sam(image, self.model.sam_shape.img_size)
+        input_size = self.model.sam_shape.img_size
+        resized, sam_resize = resize_for_sam(image, input_size)
         clip_pixels = self._tensor(preprocess_clip(image, self.loaded.clip_preprocess))
-        timings = {"preprocess": watch.lap()}
         with torch.inference_mode():
-            sam_input = self._tensor(sam_pixels)
+            # Normalising on the model's device: uploads 1 byte per pixel instead of 4.
+            resized = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
+            sam_input = normalize_and_pad_for_sam(resized, input_size)
+            timings = {"preprocess": watch.lap()}
             if self._side_stream is not None and self.backend_names["encoder"] == "torch":
                 # Queued now, waited for when masks are decoded (see lisa_ros.core.streams).
                 sam_embedding = run_on_side_stream(self._side_stream, self.image_encoder, sam_input)
@@ -339,6 +364,7 @@ class LisaSegmenter:
             generated = generate_fast(
                 self.model, embeds, eos_id=self.eos_token_id, seg_id=self.seg_token_id,
                 max_new_tokens=max_new_tokens, stop_after_masks=stop_after_masks, forced_ids=forced,
+                decoder=self.static_decoder,
             )
         answer = self.tokenizer.decode_answer(generated.answer_ids)
         timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms)
@@ -398,7 +424,7 @@ class LisaSegmenter:
         """Drop the model and cached features and return GPU memory (lifecycle cleanup)."""
         with self._lock:
             self.frame_cache.clear()
-            self.image_encoder = self.mask_decoder = None
+            self.image_encoder = self.mask_decoder = self.static_decoder = None
             self.model = self.loaded = None
             import gc
 

@@ -1,4 +1,9 @@
-"""Wall-clock timing that is honest on GPUs (CUDA work is asynchronous: synchronise first)."""
+"""Wall-clock timing that is honest on GPUs (CUDA work is asynchronous: synchronise first).
+
+Only the current stream is synchronised: work queued on other streams (SAM's encoder
+overlapping generation, lisa_ros.core.streams) keeps running and is not charged to the stage
+being timed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ __all__ = ["Stopwatch"]
 
 
 class Stopwatch:
-    """Milliseconds between laps; synchronises ``device`` first when it is a CUDA device."""
+    """Milliseconds between laps; synchronises ``device``'s current stream when it is CUDA."""
 
     def __init__(self, device=None):
         self._cuda = device is not None and str(device).startswith("cuda")
@@ -18,7 +23,7 @@ class Stopwatch:
         if self._cuda:
             import torch
 
-            torch.cuda.synchronize()
+            torch.cuda.current_stream().synchronize()
         return time.perf_counter()
 
     def lap(self) -> float:

@@ -177,6 +177,7 @@ class LisaTokenizer:
                 pieces.append(self.sp.decode(list(run)))
                 run.clear()
 
+        base_size = self.sp.get_piece_size()
         for index in ids:
             index = int(index)
             if index in (self.eos_id, self.bos_id):
@@ -185,7 +186,8 @@ class LisaTokenizer:
                 flush()
                 pieces.append(self.added_ids[index])
             else:
-                run.append(index)
+                # A model's vocabulary may be padded beyond the tokenizer's: such ids read as unk.
+                run.append(index if 0 <= index < base_size else self.unk_id)
         flush()
         text = ""
         for piece in pieces:

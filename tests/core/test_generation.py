@@ -94,3 +94,36 @@ def test_forced_answer_runs_the_same_steps_on_both_paths(tiny_safetensors):
     reference = segmenter.segment(image, "find them", forced_answer=answer, keep_logits=True, reference=True)
     assert fast.answer == answer and fast.finished and len(fast.masks) == 2
     _compare(fast, reference)
+
+
+def test_static_cache_decoding_equals_the_dynamic_cache(tiny_official, segmenter):
+    """The static-cache decoder (CUDA-graph capable; eager here) gives the same answers and masks,
+    over several requests reusing one cache, and long requests fall back to the dynamic cache."""
+    static = LisaSegmenter.from_pretrained(tiny_official, precision="fp32", device="cpu", static_cache_length=256)
+    written = static.static_decoder.cache.layers[0]
+    image = scene_image(seed=4)
+    for question in QUESTIONS + QUESTIONS[::-1]:
+        _compare(
+            static.segment(image, question, keep_logits=True), segmenter.segment(image, question, keep_logits=True)
+        )
+        assert int(written.cumulative_length) > 0  # the static cache did the work
+    long_question = "Where is the mug? " + "Please look carefully. " * 40
+    written.cumulative_length.zero_()
+    _compare(
+        static.segment(image, long_question, max_new_tokens=8, keep_logits=True),
+        segmenter.segment(image, long_question, max_new_tokens=8, keep_logits=True),
+    )
+    assert int(written.cumulative_length) == 0  # too long for it: the dynamic cache served
+
+
+def test_chunked_sam_attention_changes_nothing(tiny_official, segmenter):
+    from lisa_ros.core.sam_memory import limit_attention_memory
+
+    chunked = LisaSegmenter.from_pretrained(tiny_official, precision="fp32", device="cpu")
+    grid = chunked.model.sam_shape.embedding_size
+    assert limit_attention_memory(chunked.model.sam, max_score_elements=grid**4) == 1  # one head at a time
+    image = scene_image(seed=8)
+    _compare(
+        chunked.segment(image, "Where are the mug and the cup?", keep_logits=True),
+        segmenter.segment(image, "Where are the mug and the cup?", keep_logits=True),
+    )

@@ -38,7 +38,7 @@ def test_frame_cache_skips_both_encoders(segmenter):
     model = segmenter.model
     hooks = [
         model.vision_tower.register_forward_hook(lambda *a: calls.__setitem__("clip", calls["clip"] + 1)),
-        model.sam.image_encoder.register_forward_hook(lambda *a: calls.__setitem__("sam", calls["sam"] + 1)),
+        model.sam.image_encoder.patch_embed.register_forward_hook(lambda *a: calls.__setitem__("sam", calls["sam"] + 1)),
     ]
     try:
         image = scene_image(seed=21)

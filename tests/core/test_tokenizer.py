@@ -89,3 +89,9 @@ def test_missing_files_are_named(tmp_path):
     (tmp_path / "tokenizer.model").write_bytes((FIXTURES / "lisa7b" / "tokenizer.model").read_bytes())
     with pytest.raises(CheckpointError, match="added_tokens.json"):
         LisaTokenizer.from_folder(tmp_path)
+
+
+def test_ids_beyond_the_tokenizer_decode_as_unknown(layout):
+    _, tokenizer, _ = layout
+    text = tokenizer.decode_answer([tokenizer.encode("mug", add_bos=False)[0], len(tokenizer) + 7])
+    assert text.startswith("mug") and len(text) > 3
