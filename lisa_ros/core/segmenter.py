@@ -12,6 +12,7 @@ decoder → masks, scores, boxes and phrases at the source resolution.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
@@ -121,11 +122,14 @@ class LisaSegmenter:
         self._lock = threading.Lock()
         on_cuda = str(device).startswith("cuda")
         # SAM's encoder overlaps generation on a second CUDA stream (lisa_ros.core.streams).
-        self._side_stream = None
+        # The answer's own work (CLIP, LLM, masks) runs on a high-priority stream, so the
+        # encoder's kernels fill idle SMs instead of delaying the critical path.
+        self._side_stream = self._main_stream = None
         if on_cuda and overlap_encoders:
             import torch
 
             self._side_stream = torch.cuda.Stream(device=device)
+            self._main_stream = torch.cuda.Stream(device=device, priority=-1)
         if static_cache_length is None:
             static_cache_length = 512 if on_cuda else 0
         self.static_decoder = None
@@ -328,11 +332,19 @@ class LisaSegmenter:
         check_instruction(instruction, self.max_instruction_chars)
         if max_new_tokens is not None and max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1")
-        with self._lock:
+        with self._lock, self._on_main_stream():
             return self._segment(
                 image, instruction, frame_key, max_new_tokens or self.max_new_tokens,
                 stop_after_masks, on_stage, keep_logits, reference, forced_answer,
             )
+
+    def _on_main_stream(self):
+        """Context running the call on the high-priority stream (CUDA with overlap), else no-op."""
+        if self._main_stream is None:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.cuda.stream(self._main_stream)
 
     def _segment(
         self, image, instruction, frame_key, max_new_tokens, stop_after_masks, on_stage, keep_logits, reference,
