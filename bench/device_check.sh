@@ -24,7 +24,8 @@ timeout 330 python3 bench/model_stages.py --arch 7b --device cuda --precision bf
   --repeats 5 --reference-repeats 3 --json "$OUT/stages_7b.json" 2>&1 | tee "$OUT/stages_7b.md"
 
 # 2. SAM decoder/encoder backends (torch fp32/bf16/fp16, onnxruntime where it has a GPU provider).
-if [ -f bench/sam_backends.py ] && [ $((SECONDS - start)) -lt 390 ]; then
+# (SAM_BACKENDS=0 skips it when those figures are already recorded.)
+if [ "${SAM_BACKENDS:-1}" = 1 ] && [ -f bench/sam_backends.py ] && [ $((SECONDS - start)) -lt 390 ]; then
   timeout 100 python3 bench/sam_backends.py --device cuda --json "$OUT/sam_backends.json" 2>&1 | tee "$OUT/sam_backends.md"
 fi
 
