@@ -131,3 +131,27 @@ def _run_python(code: str, *, env: dict[str, str] | None = None, timeout: float 
 def run_python():
     """``run_python(code, env=None, timeout=120, cwd=REPO_ROOT) -> CompletedProcess``."""
     return _run_python
+
+
+# -- tiny LISA checkpoints, shared by every test folder (written once per session) ------------
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny_checkpoints")
+
+
+@pytest.fixture(scope="session")
+def tiny_official(tiny_checkpoint_root) -> Path:
+    """Folder of the taught tiny checkpoint (7B layout, sharded .bin, mixed bf16/fp32); see
+    tests/tiny_checkpoints.py."""
+    from tiny_checkpoints import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tiny_checkpoint_root, "official")
+
+
+@pytest.fixture(scope="session")
+def tiny_safetensors(tiny_checkpoint_root) -> Path:
+    """Folder of the random tiny checkpoint (13B layout, safetensors, global-attention SAM)."""
+    from tiny_checkpoints import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tiny_checkpoint_root, "safetensors")

@@ -156,6 +156,7 @@ class LisaSegmenter:
         decoder_backend: str = "torch",
         encoder_backend: str = "torch",
         artifacts: str | Path | None = None,
+        ort_threads: int | None = None,
         **options,
     ) -> "LisaSegmenter":
         """Load a model by name (``lisa-tiny``), folder or hub id.
@@ -169,6 +170,7 @@ class LisaSegmenter:
                 unquantized) or ``official`` (as the official code: only SAM kept).
             decoder_backend, encoder_backend: ``torch`` | ``onnxruntime`` | ``tensorrt`` for
                 SAM's mask decoder / image encoder (exported artifacts in ``artifacts``).
+            ort_threads: intra-op threads of onnxruntime sessions (default: onnxruntime's).
             **options: passed to the constructor (``max_new_tokens``, ``frame_cache_size``...).
         """
         from .quantization import quantize_model
@@ -190,10 +192,10 @@ class LisaSegmenter:
         segmenter = cls(loaded, device=device, **options)
         for part, name in (("decoder", decoder_backend), ("encoder", encoder_backend)):
             if name and name != "torch":
-                segmenter.set_backend(part, name, artifacts)
+                segmenter.set_backend(part, name, artifacts, threads=ort_threads)
         return segmenter
 
-    def set_backend(self, part: str, name: str, artifacts: str | Path | None) -> None:
+    def set_backend(self, part: str, name: str, artifacts: str | Path | None, threads: int | None = None) -> None:
         """Run SAM's ``part`` (``decoder`` or ``encoder``) on an exported backend.
 
         A missing artifact, or one exported from other weights, leaves the torch path in place
@@ -201,7 +203,7 @@ class LisaSegmenter:
         """
         from lisa_ros.export.backends import make_backend
 
-        runner, warning = make_backend(part, name, self.model, artifacts)
+        runner, warning = make_backend(part, name, self.model, artifacts, threads=threads)
         if warning:
             log.warning(warning)
             self.backend_warnings.append(warning)

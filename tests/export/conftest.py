@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tiny_checkpoints import write_tiny_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LISA_TINY = REPO_ROOT / "lisa_ros" / "models" / "lisa-tiny"
@@ -28,23 +27,16 @@ class Exported:
 
 
 @pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("export_ckpt")
-
-
-@pytest.fixture(scope="session")
-def checkpoint_folder(tiny_root):
-    """``variant -> checkpoint folder``, each written on first use."""
-    folders = {}
+def checkpoint_folder(request):
+    """``variant -> checkpoint folder``; the tiny ones are the session's shared checkpoints
+    (tests/conftest.py), written on first use."""
 
     def get(variant: str) -> Path:
         if variant == "lisa-tiny":
             if not LISA_TINY.is_dir():
                 pytest.skip("lisa_ros/models/lisa-tiny does not exist yet (it is trained later)")
             return LISA_TINY
-        if variant not in folders:
-            folders[variant] = write_tiny_checkpoint(tiny_root, variant)
-        return folders[variant]
+        return request.getfixturevalue({"official": "tiny_official", "safetensors": "tiny_safetensors"}[variant])
 
     return get
 
