@@ -384,11 +384,17 @@ class LisaSegmenter:
         timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms)
         if generated.seg_states.shape[0]:
             notify("decoding_masks")
-        masks, mask_timings = self._masks(features, generated.seg_states, answer, keep_logits)
+        timings["new_tokens"] = float(generated.num_tokens)
+        output = self._finish(image, features, hit, generated.seg_states, answer, timings, keep_logits, total)
+        output.answer_ids, output.finished = generated.answer_ids, generated.finished
+        return output
+
+    def _finish(self, image, features, hit, seg_states, answer, timings, keep_logits, total) -> SegmentationOutput:
+        """Masks for ``seg_states`` and the output record, shared by both answering modes."""
+        masks, mask_timings = self._masks(features, seg_states, answer, keep_logits)
         timings.update(mask_timings)
         if not hit and "sam_encoder" not in timings:
             timings["sam_encoder"] = features.sam_embedding.elapsed_ms(wait=bool(masks))
-        timings["new_tokens"] = float(generated.num_tokens)
         timings["total"] = total.lap()
         return SegmentationOutput(
             status=Status.OK if masks else Status.NO_TARGET,
@@ -397,8 +403,6 @@ class LisaSegmenter:
             image_size=image.shape[:2],
             timings=timings,
             frame_cache_hit=hit,
-            answer_ids=generated.answer_ids,
-            finished=generated.finished,
         )
 
     def segment_teacher_forced(
@@ -414,7 +418,7 @@ class LisaSegmenter:
 
         check_image(image, self.max_image_pixels)
         check_instruction(instruction, self.max_instruction_chars)
-        with self._lock:
+        with self._lock, self._on_main_stream():
             total = Stopwatch(self.device)
             features, hit, timings = self.encode_image(image)
             prompt = build_prompt_ids(
@@ -422,17 +426,7 @@ class LisaSegmenter:
             )
             with torch.inference_mode():
                 _, seg_states = teacher_forced_states(self.model, prompt.ids, features.clip_tokens, self.seg_token_id)
-            masks, mask_timings = self._masks(features, seg_states, answer, keep_logits)
-            timings.update(mask_timings)
-            timings["total"] = total.lap()
-        return SegmentationOutput(
-            status=Status.OK if masks else Status.NO_TARGET,
-            answer=answer,
-            masks=masks,
-            image_size=image.shape[:2],
-            timings=timings,
-            frame_cache_hit=hit,
-        )
+            return self._finish(image, features, hit, seg_states, answer, timings, keep_logits, total)
 
     def release(self) -> None:
         """Drop the model and cached features and return GPU memory (lifecycle cleanup)."""

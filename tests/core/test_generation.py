@@ -127,3 +127,17 @@ def test_chunked_sam_attention_changes_nothing(tiny_official, segmenter):
         chunked.segment(image, "Where are the mug and the cup?", keep_logits=True),
         segmenter.segment(image, "Where are the mug and the cup?", keep_logits=True),
     )
+
+
+def test_teacher_forced_masks_equal_generated_masks(segmenter):
+    """The official validation mode (one forward over prompt + answer) gives the masks that
+    generation gives when the answer is the same."""
+    image = scene_image(seed=12)
+    question = "Where are the mug and the cup?"
+    generated = segmenter.segment(image, question, keep_logits=True)
+    forced = segmenter.segment_teacher_forced(
+        image, segmenter._format_instruction(question), answer=generated.answer, keep_logits=True
+    )
+    assert len(forced.masks) == len(generated.masks) == 2
+    for a, b in zip(forced.masks, generated.masks):
+        assert np.abs(a.logits - b.logits).max() <= 1e-4
