@@ -1,0 +1,341 @@
+"""From instructions to published results: intake, the single inference worker, and outcomes.
+
+:class:`Pipeline` is the node's request logic without the ROS plumbing (no rclpy import; the
+node hands it a ``publish`` function and feeds it from its callbacks):
+
+* :meth:`Pipeline.submit` (called from topic, service and action callbacks; cheap): gives the
+  request an id and its place in the output order, answers bad input (INVALID_INPUT) and a full
+  queue (DROPPED) at once, pairs camera frames, and queues the rest;
+* one worker thread takes requests in order: waits for the paired frame when needed, checks
+  the frame's age, converts the message, runs the model (through the core), and builds the
+  messages: the result and answer first, then the union mask and overlay (drawn only while
+  someone subscribes);
+* every outcome goes through :class:`ResultSequencer` so results go out in arrival order.
+
+Threads: callbacks call :meth:`submit` from executor threads; the worker is a daemon thread,
+stopped between model stages through ``on_stage`` (:meth:`close`), so shutdown never waits for
+a long generation to finish.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import Header
+
+from lisa_ros.core.errors import InvalidInputError, LisaError
+from lisa_ros.msg import SegmentationResult
+
+from . import conversions as conv
+from .diagnostics import NodeStats
+from .frames import Frame, FrameStore
+from .requests import Cancelled, Outgoing, Request, RequestQueue, ResultSequencer, Stopping
+
+__all__ = ["Pipeline", "Settings"]
+
+log = logging.getLogger("lisa_ros.node")
+
+R = SegmentationResult
+WAIT_SLICE_S = 0.1  # how often a frame wait checks for stop/cancel
+
+
+class Settings:
+    """The runtime parameters the pipeline reads per request (plain attributes; the node
+    updates them from its parameter callback, reads are atomic)."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.update(values)
+
+    def update(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            setattr(self, name.replace(".", "_"), value)
+
+
+class Pipeline:
+    """Request intake, the inference worker and the in-order publication of outcomes.
+
+    Args:
+        segmenter: a loaded :class:`lisa_ros.core.segmenter.LisaSegmenter` (or anything with
+            its ``segment`` signature).
+        settings: runtime parameters (:class:`Settings`).
+        frames: the node's frame store.
+        publish: ``publish(request, outgoing)``: put one outcome on the wire. Results (with
+            the answer) are handed over in arrival order, from whichever thread finished the
+            oldest pending request; the union mask and overlay follow from the worker as an
+            outgoing without result (so ``result`` is not delayed by drawing).
+        stats: counters for diagnostics.
+        start_id: prefix of request ids (unique per node start).
+        wanted: ``() -> (union mask wanted, overlay wanted)``; default: both (overlay as the
+            ``publish_overlay`` setting says).
+        warn: where warnings go (the node passes its ROS logger).
+    """
+
+    def __init__(self, segmenter, settings: Settings, frames: FrameStore,
+                 publish: Callable[[Request, Outgoing], None], stats: NodeStats, start_id: str,
+                 wanted: Callable[[], tuple[bool, bool]] | None = None,
+                 warn: Callable[[str], None] | None = None):
+        self.segmenter = segmenter
+        self.settings = settings
+        self.frames = frames
+        self.stats = stats
+        self.start_id = start_id
+        self.warn = warn or log.warning
+        # (union mask wanted, overlay wanted): the node skips pictures nobody subscribes to
+        self.wanted = wanted or (lambda: (True, bool(self.settings.publish_overlay)))
+        self.queue = RequestQueue(settings.max_queue)
+        self.publish = publish
+        self.sequencer = ResultSequencer(publish, on_overflow=self._overflow)
+        self._counter = itertools.count(1)
+        self._intake_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._current: Request | None = None
+        self._worker = threading.Thread(target=self._run, name="lisa-inference", daemon=True)
+        self._worker.start()
+
+    # -- intake (executor threads) ------------------------------------------------------------
+
+    def submit(self, source: str, instruction: str, image=None,
+               on_stage: Callable[[str], None] | None = None) -> Request:
+        """Take one instruction (``image``: an explicit sensor_msgs/Image, or None for the
+        camera frames). Returns the request; it may already be finished (bad input, full queue).
+        """
+        received = time.monotonic()
+        settings = self.settings
+        with self._intake_lock:  # id, output slot and queue position in the same order
+            number = next(self._counter)
+            request = Request(
+                request_id=f"{self.start_id}-{number}", seq=self.sequencer.open(), source=source,
+                instruction=instruction, received=received, image=image, on_stage=on_stage,
+                deadline=received + settings.pairing_timeout,
+            )
+            problem = self._check_input(request, settings)
+            if problem is not None:
+                self._finish_status(request, R.INVALID_INPUT, problem, self._header_of(image))
+                return request
+            if image is None:
+                self._pair(request, settings)
+            self.queue.capacity = settings.max_queue
+            if not self.queue.try_put(request):
+                if request.waiter is not None:
+                    self.frames.forget(request.waiter)
+                reason = (f"queue full ({self.queue.capacity} waiting besides the running request); "
+                          "raise max_queue or send fewer requests") if not self._stopping.is_set() \
+                    else "node is shutting down"
+                paired = request.frame.msg.header if request.frame is not None else None
+                self._finish_status(request, R.DROPPED, reason, self._header_of(image) or paired)
+        return request
+
+    def _check_input(self, request: Request, settings: Settings) -> str | None:
+        """Cheap checks before queueing (length first: nothing unbounded is touched)."""
+        text = request.instruction
+        if len(text) > settings.max_instruction_chars:
+            return f"instruction of {len(text)} characters exceeds max_instruction_chars ({settings.max_instruction_chars})"
+        if not text.strip():
+            return "instruction is empty"
+        if "\x00" in text:
+            return "instruction contains a NUL character"
+        if request.image is not None:
+            try:
+                conv.check_image_msg(request.image, settings.max_image_pixels)
+            except conv.ImageConversionError as exc:
+                return str(exc)
+        return None
+
+    def _pair(self, request: Request, settings: Settings) -> None:
+        if settings.pairing == "next":
+            request.waiter = self.frames.wait_next()
+        else:
+            request.frame, request.waiter = self.frames.latest_or_wait()
+
+    @staticmethod
+    def _header_of(image) -> Header | None:
+        return image.header if image is not None else None
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    def _finish(self, request: Request, outgoing: Outgoing | None) -> bool:
+        """First outcome of ``request`` wins; counted, then handed to the sequencer."""
+        if not request.finish(outgoing):
+            return False
+        if request.waiter is not None:
+            self.frames.forget(request.waiter)
+        if outgoing is not None:
+            result = outgoing.result
+            result.latency_ms = float((time.monotonic() - request.received) * 1000.0)
+            self.stats.result(result.status, result.latency_ms, result.error)
+        self.sequencer.fill(request)
+        return True
+
+    def _finish_status(self, request: Request, status: int, error: str, header: Header | None) -> bool:
+        result = conv.status_result(status, error, header, request.request_id, request.instruction)
+        return self._finish(request, Outgoing(result))
+
+    def cancel(self, request: Request) -> bool:
+        """Cancel ``request``: at once when still queued (nothing is published), else at the
+        model's next stage boundary. Returns True when it ended here."""
+        request.cancel_requested = True
+        if request is self._current:
+            return False
+        return self._finish(request, None)
+
+    def expire(self, request: Request, error: str) -> bool:
+        """End ``request`` with ERROR (e.g. a service timeout) and stop its inference at the next
+        stage boundary."""
+        request.cancel_requested = True
+        return self._finish_status(request, R.ERROR, error, self._header_of(request.image))
+
+    def drain(self, reason: str) -> int:
+        """Answer everything waiting with DROPPED ``reason`` (deactivation)."""
+        pending = self.queue.drain()
+        for request in pending:
+            self._finish_status(request, R.DROPPED, reason, self._header_of(request.image))
+        return len(pending)
+
+    def _overflow(self, count: int) -> None:
+        self.stats.out_of_order += count
+        self.warn(f"{count} results published out of order (too many finished behind a running request)")
+
+    # -- the worker -----------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            request = self.queue.get(timeout=0.5)
+            if request is None:
+                continue
+            if request.done:  # cancelled or expired while queued
+                continue
+            self._current = request
+            try:
+                self._process(request)
+            except Exception as exc:  # noqa: BLE001 - never let the worker die
+                self.warn(f"request {request.request_id} failed: {type(exc).__name__}: {exc}")
+                self._finish_status(request, R.ERROR, f"{type(exc).__name__}: {exc}",
+                                    self._header_of(request.image))
+            finally:
+                self._current = None
+
+    def _wait_frame(self, request: Request) -> Frame | None:
+        waiter = request.waiter
+        while True:
+            if self._stopping.is_set():
+                raise Stopping()
+            if request.cancel_requested:
+                raise Cancelled()
+            remaining = request.deadline - time.monotonic()
+            frame = waiter.wait(min(WAIT_SLICE_S, remaining))
+            if frame is not None or remaining <= WAIT_SLICE_S:
+                self.frames.forget(waiter)
+                return frame
+
+    def _process(self, request: Request) -> None:
+        settings = self.settings
+        image_msg, frame_key, frame, header = request.image, None, None, None
+        try:
+            if image_msg is None:
+                frame = request.frame or self._wait_frame(request)
+                if frame is None:
+                    waited = settings.pairing_timeout
+                    what = "after the instruction" if settings.pairing == "next" else "yet"
+                    self._finish_status(request, R.INVALID_INPUT,
+                                        f"no image received {what} (waited pairing_timeout = {waited:g} s)", None)
+                    return
+                image_msg, frame_key = frame.msg, f"frame-{frame.seq}"
+                age = frame.age()  # at inference start
+                if settings.max_frame_age > 0 and age > settings.max_frame_age:
+                    self._finish_status(request, R.INVALID_INPUT,
+                                        f"no recent frame: the paired frame is {age:.2f} s old "
+                                        f"(max_frame_age {settings.max_frame_age:g} s)", image_msg.header)
+                    return
+            header = image_msg.header
+            rgb = self._convert(image_msg, settings)
+            if frame is not None:
+                self.stats.frame_used(age)
+            output = self.segmenter.segment(
+                rgb, request.instruction, frame_key=frame_key, max_new_tokens=settings.max_new_tokens,
+                on_stage=lambda stage: self._stage(request, stage),
+            )
+            if request.cancel_requested:  # the end of the last stage is a boundary too
+                raise Cancelled()
+        except conv.ImageConversionError as exc:
+            self._finish_status(request, R.INVALID_INPUT, str(exc), header)
+            return
+        except InvalidInputError as exc:
+            self._finish_status(request, R.INVALID_INPUT, str(exc), header)
+            return
+        except Cancelled:
+            self._finish(request, None)
+            return
+        except Stopping:
+            self._finish_status(request, R.DROPPED, "node is shutting down", header)
+            return
+        except LisaError as exc:
+            self._finish_status(request, R.ERROR, f"{type(exc).__name__}: {exc}", header)
+            return
+        except Exception as exc:  # noqa: BLE001 - model/runtime failure: answer, keep serving
+            self.warn(f"model failed on request {request.request_id}: {type(exc).__name__}: {exc}")
+            self._finish_status(request, R.ERROR, f"model failure: {type(exc).__name__}: {exc}", header)
+            return
+        # The result first (what planners wait for), then the pictures for rviz.
+        result = conv.output_to_result(output, header, request.request_id, request.instruction)
+        if self._finish(request, Outgoing(result=result, answer=output.answer_text)):
+            self._publish_pictures(output, rgb, header, request)
+
+    def _publish_pictures(self, output, rgb, header: Header, request: Request) -> None:
+        """Union mask and overlay of a finished result, each only while someone subscribes."""
+        mask_wanted, overlay_wanted = self.wanted()
+        if mask_wanted or overlay_wanted:
+            mask, picture = conv.result_extras(output, rgb, header, overlay_wanted, mask_wanted)
+            self.publish(request, Outgoing(result=None, mask=mask, overlay=picture))
+
+    def _convert(self, msg, settings: Settings):
+        if isinstance(msg, CompressedImage):
+            return conv.compressed_to_rgb(msg, settings.max_image_pixels)
+        return conv.image_to_rgb(msg, settings.max_image_pixels)
+
+    def _stage(self, request: Request, stage: str) -> None:
+        """The core's on_stage hook: the place where shutdown and cancellation take effect."""
+        if self._stopping.is_set():
+            raise Stopping()
+        if request.cancel_requested:
+            raise Cancelled()
+        request.set_stage(stage)
+
+    @staticmethod
+    def build_outgoing(output, rgb, header: Header, request: Request, overlay: bool,
+                       mask: bool = True) -> Outgoing:
+        """All messages of one model output at once: result, union mask and overlay (each
+        optional), answer text (the node's whole output work; benchmarks time it)."""
+        result = conv.output_to_result(output, header, request.request_id, request.instruction)
+        mask, picture = conv.result_extras(output, rgb, header, overlay, mask)
+        return Outgoing(result=result, mask=mask, overlay=picture, answer=output.answer_text)
+
+    # -- shutdown ---------------------------------------------------------------------------------
+
+    def close(self, timeout: float = 2.0, reason: str = "node is shutting down") -> bool:
+        """Stop the worker (at the next stage boundary), answer everything pending with DROPPED.
+
+        Returns True when the worker thread ended within ``timeout`` seconds (it is a daemon
+        thread: a generation that does not reach a stage boundary in time cannot block exit).
+        """
+        self._stopping.set()
+        for request in self.queue.close():
+            self._finish_status(request, R.DROPPED, reason, self._header_of(request.image))
+        self.frames.wake_all()
+        self._worker.join(timeout)
+        current = self._current
+        if current is not None:  # still inside a stage: answer its caller now
+            self._finish_status(current, R.DROPPED, reason, self._header_of(current.image))
+        return not self._worker.is_alive()
+
+    @property
+    def worker(self) -> threading.Thread:
+        return self._worker

@@ -1,0 +1,31 @@
+"""The demo runner end to end (lisa_ros/demo.py) with the tiny checkpoint standing in for
+lisa-tiny: the real node process, the synthetic camera, scripted instructions, overlays."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_demo_runs_and_writes_overlays(tiny_model, subprocess_env, tmp_path, repo_root):
+    out = tmp_path / "demo_out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lisa_ros.demo", "--model", str(tiny_model), "--device", "cpu",
+         "--count", "3", "--out", str(out)],
+        cwd=repo_root, env=subprocess_env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(rows) == 3 and all("IoU" in row for row in rows)
+    assert "      Q: " in proc.stdout and "      A: " in proc.stdout
+    assert "3/3 answered" in proc.stdout
+    assert len(list(out.glob("*.png"))) >= 1 and (out / "lisa_node.log").is_file()
+
+
+def test_demo_reports_a_missing_model(tmp_path, repo_root, subprocess_env):
+    proc = subprocess.run([sys.executable, "-m", "lisa_ros.demo", "--model", str(tmp_path / "nothing")],
+                          cwd=repo_root, env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--model" in proc.stderr
