@@ -55,9 +55,18 @@ def draw_overlay(
 
     out = image.copy()
     for index, mask in enumerate(masks):
-        colour = np.array(PALETTE[index % len(PALETTE)], dtype=np.float32)
-        pixels = out[mask].astype(np.float32)
-        out[mask] = (pixels * (1.0 - alpha) + colour * alpha).astype(np.uint8)
+        # Blend only inside the mask's bounding box: a grasp target covers a small part of
+        # the frame, and full-frame float arithmetic dominated the node's result cost.
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            continue
+        cols = np.flatnonzero(mask.any(axis=0))
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        region = out[y0:y1, x0:x1]
+        tint = np.empty_like(region)
+        tint[:] = PALETTE[index % len(PALETTE)]
+        blended = cv2.addWeighted(region, 1.0 - alpha, tint, alpha, 0.0)
+        np.copyto(region, blended, where=mask[y0:y1, x0:x1, None])
     for index, box in enumerate(boxes):
         x0, y0, x1, y1 = box
         if x1 <= x0 or y1 <= y0:

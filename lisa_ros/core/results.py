@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -73,4 +74,6 @@ class SegmentationOutput:
         text = " ".join(text.split())
         for mark in (".", ",", "!", "?", ";", ":"):
             text = text.replace(f" {mark}", mark)
+        # "Sure, [SEG]." reads "Sure,." once the marker is gone: keep the last mark only.
+        text = re.sub(r"[,;:]+([.!?])", r"\1", text)
         return text.strip()

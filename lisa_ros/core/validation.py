@@ -6,17 +6,22 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "DEFAULT_MAX_INSTRUCTION_CHARS", "check_image", "check_instruction"]
+__all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS", "DEFAULT_MAX_INSTRUCTION_CHARS", "MAX_ASPECT_RATIO", "check_image", "check_instruction",
+]
 
 DEFAULT_MAX_IMAGE_PIXELS = 16_000_000
 DEFAULT_MAX_INSTRUCTION_CHARS = 2000
+# Cameras give 4:3 to 16:9; panoramas rarely exceed 8:1.
+MAX_ASPECT_RATIO = 16
 
 
 def check_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Return ``image`` if it is an ``HxWx3 uint8`` RGB array within ``max_pixels``.
 
     Raises:
-        InvalidInputError: anything else (other dtype or channel count, zero size, too large).
+        InvalidInputError: anything else (other dtype or channel count, zero size, too large,
+            more elongated than :data:`MAX_ASPECT_RATIO`).
     """
     if not isinstance(image, np.ndarray):
         raise InvalidInputError(f"image must be a numpy array, not {type(image).__name__}")
@@ -30,6 +35,12 @@ def check_image(image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray
     if height * width > max_pixels:
         raise InvalidInputError(
             f"image of {width}x{height} = {height * width} pixels exceeds the limit of {max_pixels}"
+        )
+    if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
+        # CLIP scales the short side to 224: a 1x2000 strip would become 448000 pixels wide,
+        # and SAM's resize would round its short side to zero.
+        raise InvalidInputError(
+            f"image of {width}x{height} is more elongated than {MAX_ASPECT_RATIO}:1"
         )
     return image
 

@@ -14,6 +14,7 @@ def test_outputs_at_source_resolution(segmenter):
     out = segmenter.segment(image, "Where are the mug and the cup?")
     assert out.status == Status.OK and out.answer == "The mug [SEG] and the cup [SEG]."
     assert out.answer_text == "The mug and the cup."
+    assert segmenter.segment(image, "Where is the mug?").answer_text == "Sure."
     assert out.image_size == (75, 110)
     assert [m.phrase for m in out.masks] == ["The mug", "the cup"]
     for result in out.masks:
@@ -80,6 +81,7 @@ def test_stages_are_announced_and_a_callback_can_cancel(segmenter):
         (np.zeros((10, 10), dtype=np.uint8), "HxWx3"),
         (np.zeros((10, 10, 4), dtype=np.uint8), "HxWx3"),
         (np.zeros((0, 10, 3), dtype=np.uint8), "zero size"),
+        (np.zeros((1, 2000, 3), dtype=np.uint8), "more elongated than 16:1"),
         ("not an image", "numpy array"),
     ],
 )

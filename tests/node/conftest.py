@@ -1,6 +1,6 @@
 """Fixtures of the node tests.
 
-* ``tiny_model``: the taught tiny checkpoint (tests/tiny_checkpoints.py), written once per session.
+* ``tiny_model``: the taught tiny checkpoint (tests/tiny_checkpoints.py), shared with the other test folders.
 * ``shared_node`` + ``client``: one ``lisa_node`` process on the tiny model (session's ROS domain)
   and the test-side rclpy client, shared by the topic, service and action tests (a node start
   costs 10-20 s here). Tests that change its parameters restore them (``restore_params``).
@@ -16,10 +16,9 @@ from node_helpers import NodeProcess, RosClient, node_params
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    from tiny_checkpoints import write_tiny_checkpoint
-
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny_node"), "official")
+def tiny_model(tiny_official):
+    """The session's taught tiny checkpoint (tests/conftest.py)."""
+    return tiny_official
 
 
 # The shared node's parameters (tests that change one put it back to this value).

@@ -106,17 +106,39 @@ def test_service_without_any_frame_is_invalid_input(tiny_model, subprocess_env, 
         node.stop()
 
 
-def test_model_failure_is_error_and_node_continues(fresh_client):
-    """A real failure inside the model stages (no monkeypatching): a 1x2000 image passes every
-    input check but its SAM resize has zero height, which the core does not catch."""
-    client = fresh_client
-    result = client.segment_call("Where is the mug?", image_msg(np.full((1, 2000, 3), 128, np.uint8)))
-    assert result.status == ERROR
-    assert "ValueError" in result.error and result.error.startswith("model failure")
-    assert client.segment_call("Where is the mug?", image_msg(camera_scene(60, 80))).status == OK
-    diagnostics = client.latest_diagnostics()
-    assert int(diagnostics["errors"]) >= 1 and "ValueError" in diagnostics["last_error"]
-    assert diagnostics["_level"] == b"\x01"  # WARN: a recent error
+def test_model_failure_is_error_and_node_continues(tiny_model, subprocess_env, tmp_path):
+    """A real failure inside the model stages (no monkeypatching): a checkpoint that loads but
+    asks for a CLIP layer its tower does not have fails at the first inference. Every request
+    gets ERROR with the reason, bad input is still INVALID_INPUT, the node keeps serving."""
+    import json
+    import shutil
+
+    from node_helpers import NodeProcess, RosClient, node_params
+
+    broken = tmp_path / "broken_model"
+    shutil.copytree(tiny_model, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["mm_vision_select_layer"] = -9  # the tiny CLIP has 2 layers: 3 hidden states
+    (broken / "config.json").write_text(json.dumps(config))
+    node = NodeProcess(subprocess_env, node_params(broken), tmp_path / "node.log")
+    client = None
+    try:
+        node.wait_log("active:")
+        client = RosClient(int(subprocess_env["ROS_DOMAIN_ID"]))
+        client.wait_connected()
+        for _ in range(2):
+            result = client.segment_call("Where is the mug?", image_msg(camera_scene(60, 80)))
+            assert result.status == ERROR
+            assert "IndexError" in result.error and result.error.startswith("model failure")
+        strip = client.segment_call("Where is the mug?", image_msg(np.full((1, 2000, 3), 128, np.uint8)))
+        assert strip.status == INVALID_INPUT and "more elongated than 16:1" in strip.error
+        diagnostics = client.latest_diagnostics(timeout=10)
+        assert int(diagnostics["errors"]) >= 2 and "IndexError" in diagnostics["last_error"]
+        assert diagnostics["_level"] == b"\x01"  # WARN: recent errors
+    finally:
+        if client is not None:
+            client.close()
+        node.stop()
 
 
 @pytest.mark.slow
