@@ -100,7 +100,8 @@ def _pil_resize(image: np.ndarray, height: int, width: int, resample: int) -> np
 
     if image.shape[:2] == (height, width):
         return image
-    return np.asarray(Image.fromarray(image).resize((width, height), resample=resample))
+    # np.array, not np.asarray: a PIL-backed array is read-only, and torch.from_numpy warns on those.
+    return np.array(Image.fromarray(image).resize((width, height), resample=resample))
 
 
 def preprocess_clip(image: np.ndarray, config: ClipPreprocessConfig) -> np.ndarray:

@@ -185,7 +185,7 @@ def test_pipeline_topic_request_and_ids():
         assert [r.request_id for r in published] == ["unit-1", "unit-2"]
         assert [r.status for r in published] == [0, 2]
         assert published[0].header.stamp.sec == 1 and len(published[0].masks) == 1
-        assert first.outgoing.answer == "Sure,." and second.outgoing.result.error == "instruction is empty"
+        assert first.outgoing.answer == "Sure." and second.outgoing.result.error == "instruction is empty"
         assert pipe.segmenter.calls[0][2] == "frame-1"
     finally:
         pipe.close()

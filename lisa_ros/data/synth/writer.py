@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,7 +121,11 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
         chunks = [range(start + k, start + min(k + _CHUNK, count))
                   for k in range(0, count, _CHUNK)]
         done = 0
-        with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded) as pool:
+        # "spawn", not the Linux default "fork": a fork taken after torch/OpenMP or OpenCV
+        # started their thread pools (any caller that ran a model first) can deadlock the child.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn,
+                                 initializer=_single_threaded) as pool:
             futures = [pool.submit(_write_range, str(folder), seed, r, size, fams, wts)
                        for r in chunks]
             for fut, r in zip(futures, chunks):

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Few-shot adaptation, as in the LISA paper: a base model that never saw one instruction
+family gains on it after LoRA fine-tuning on a few hundred samples of that family.
+
+The comparison, end to end (every step on the CPU unless ``--device cuda``):
+
+1. (optional, ``--train-base``) train the base from scratch on the synthetic data *without*
+   the family (``lisa-train --init lisa-tiny --full``, all other families);
+2. render ``--train-count`` (<= 250) samples of the family from ``--train-seed`` and a held-out
+   evaluation set of the family from ``--eval-seed`` (plus a small all-families set, to see
+   what the fine-tuning costs elsewhere);
+3. evaluate the base (generate mode);
+4. fine-tune with the default, official trainable parts (LoRA r=8 on q/v, mask decoder,
+   text_hidden_fcs, lm_head, embed_tokens) on the family's samples;
+5. evaluate again; write ``fewshot.json`` and ``fewshot.md`` (a markdown table) in ``--out``.
+
+Example (the recorded run of docs/benchmarks.md)::
+
+    .venv/bin/python bench/fewshot.py --train-base --family world_knowledge --out bench_out/fewshot
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--family", default="world_knowledge", help="the family left out of the base and adapted to")
+    p.add_argument("--out", default="bench_out/fewshot", help="output folder")
+    p.add_argument("--base", help="base model folder (default: OUT/base/model, trained with --train-base)")
+    p.add_argument("--train-base", action="store_true", help="train the base first (see --base-* options)")
+    p.add_argument("--base-seed", type=int, default=9001, help="synthetic seed of the base's training scenes")
+    p.add_argument("--base-steps", type=int, default=1500)
+    p.add_argument("--base-time-budget", type=float, default=1800.0, help="seconds for the base training")
+    p.add_argument("--base-lr", type=float, default=1e-3)
+    p.add_argument("--base-extra-explicit", type=int, default=2)
+    p.add_argument("--train-seed", type=int, default=5150, help="seed of the family's fine-tuning samples")
+    p.add_argument("--train-count", type=int, default=240, help="fine-tuning samples (<= 250)")
+    p.add_argument("--eval-seed", type=int, default=424242, help="held-out evaluation seed")
+    p.add_argument("--eval-count", type=int, default=120, help="held-out samples of the family")
+    p.add_argument("--other-count", type=int, default=64, help="held-out samples of all families (0: skip)")
+    p.add_argument("--steps", type=int, default=240, help="fine-tuning optimizer steps")
+    p.add_argument("--images-per-batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning peak lr")
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--time-budget", type=float, default=540.0, help="seconds for the fine-tuning (<= 600)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def _eval(model: str, data: Path, device: str) -> tuple[dict, float]:
+    from lisa_ros.core.segmenter import LisaSegmenter
+    from lisa_ros.eval.evaluate import evaluate_folder
+
+    started = time.perf_counter()
+    segmenter = LisaSegmenter.from_pretrained(model, precision="fp32", device=device, frame_cache_size=0)
+    summary = evaluate_folder(segmenter, data, mode="generate", progress=True).summary
+    return summary, time.perf_counter() - started
+
+
+def _row(name: str, summary: dict) -> str:
+    rate = summary.get("absent_correct_rate")
+    rate = "" if rate is None else f"{100 * rate:.1f} %"
+    return f"| {name} | {summary['giou']:.3f} | {summary['ciou']:.3f} | {summary['count']} | {rate} |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    args = _parser().parse_args(argv)
+    if args.train_count > 250:
+        raise SystemExit("--train-count must be <= 250 (the paper's few-shot regime)")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    torch.set_num_threads(args.threads)
+    from lisa_ros.data.synth import FAMILIES, generate_dataset
+    from lisa_ros.train.loop import TrainConfig, train
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    others = [f for f in FAMILIES if f != args.family]
+    record: dict = {"family": args.family, "args": vars(args)}
+
+    base = args.base or str(out / "base" / "model")
+    if args.train_base:
+        cfg = TrainConfig(
+            out=str(out / "base"), init="lisa-tiny", mode="full", synth_seed=args.base_seed, families=others,
+            steps=args.base_steps, images_per_batch=4, lr=args.base_lr, warmup=50, schedule="cosine",
+            extra_explicit=args.base_extra_explicit, phrase_long_prob=0.25, time_budget=args.base_time_budget,
+            device=args.device, threads=args.threads, llm_dtype="fp16", sam_dtype="fp16", clip_dtype="fp16",
+        )
+        started = time.perf_counter()
+        result = train(cfg)
+        record["base_training"] = {
+            "seconds": round(time.perf_counter() - started, 1), "steps": result.steps,
+            "families": others, "command": "bench/fewshot.py --train-base (TrainConfig in run.json)",
+            "config": json.loads((out / "base" / "run.json").read_text()),
+        }
+
+    started = time.perf_counter()
+    ft_data = out / "data" / f"{args.family}_train_s{args.train_seed}"
+    eval_data = out / "data" / f"{args.family}_eval_s{args.eval_seed}"
+    other_data = out / "data" / f"all_eval_s{args.eval_seed}"
+    generate_dataset(ft_data, args.train_seed, args.train_count, families=[args.family])
+    generate_dataset(eval_data, args.eval_seed, args.eval_count, families=[args.family])
+    if args.other_count:
+        generate_dataset(other_data, args.eval_seed, args.other_count, start=100000)
+    record["data_seconds"] = round(time.perf_counter() - started, 1)
+
+    before, seconds = _eval(base, eval_data, args.device)
+    record["before"] = {"family": before, "seconds": round(seconds, 1)}
+    if args.other_count:
+        record["before"]["all_families"] = _eval(base, other_data, args.device)[0]
+
+    cfg = TrainConfig(
+        out=str(out / "adapted"), model=base, data=[str(ft_data)], mode="lora", steps=args.steps,
+        images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",
+        time_budget=args.time_budget, device=args.device, threads=args.threads, llm_dtype="fp16",
+        sam_dtype="fp16", clip_dtype="fp16",
+    )
+    started = time.perf_counter()
+    result = train(cfg)
+    record["fine_tuning"] = {
+        "seconds": round(time.perf_counter() - started, 1), "steps": result.steps, "samples": args.train_count,
+        "images_seen": result.steps * args.images_per_batch, "trainable": result.trainable,
+    }
+    after, seconds = _eval(str(result.model_folder), eval_data, args.device)
+    record["after"] = {"family": after, "seconds": round(seconds, 1)}
+    if args.other_count:
+        record["after"]["all_families"] = _eval(str(result.model_folder), other_data, args.device)[0]
+    record["gain_giou"] = after["giou"] - before["giou"]
+    record["gain_ciou"] = after["ciou"] - before["ciou"]
+
+    (out / "fewshot.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        f"Few-shot adaptation to `{args.family}`: {args.train_count} samples (seed {args.train_seed}), "
+        f"LoRA (official trainable parts), {result.steps} steps x {args.images_per_batch} images in "
+        f"{record['fine_tuning']['seconds']:.0f} s; held-out seed {args.eval_seed}, generate mode.",
+        "",
+        "| model | gIoU | cIoU | masks | absent correct |",
+        "|---|---|---|---|---|",
+        _row(f"base (no {args.family}), {args.family}", before),
+        _row(f"adapted, {args.family}", after),
+    ]
+    if args.other_count:
+        lines += [
+            _row("base, all families", record["before"]["all_families"]),
+            _row("adapted, all families", record["after"]["all_families"]),
+        ]
+    lines += ["", f"gain: gIoU {record['gain_giou']:+.3f}, cIoU {record['gain_ciou']:+.3f}"]
+    (out / "fewshot.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

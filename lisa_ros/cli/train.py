@@ -1,0 +1,181 @@
+"""``lisa-train``: fine-tune a LISA checkpoint (LoRA, the official setup) or train one from scratch.
+
+Examples::
+
+    # LoRA on a real checkpoint with your own ReasonSeg-format folder (GPU)
+    lisa-train --model xinlai/LISA-7B-v1 --data my_objects/train --out runs/mine \\
+        --steps 500 --images-per-batch 2 --grad-accum 10 --grad-checkpointing
+
+    # the bundled demo model, from scratch on this CPU (see bench/train_lisa_tiny.sh)
+    lisa-train --init lisa-tiny --full --data data/synth_train --out runs/lisa-tiny --steps 3000
+
+    # continue an interrupted run with the same arguments
+    lisa-train ... --resume
+
+The model lands in ``OUT/model/`` in the official LISA layout (LoRA merged), loadable by every
+tool: ``lisa-eval --model OUT/model``, ``lisa-segment --model OUT/model``, the node's
+``model`` parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+
+def _families(text: str) -> list[str]:
+    from lisa_ros.data.synth import FAMILIES
+
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in names if f not in FAMILIES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown families {unknown or text!r}; choose from {', '.join(FAMILIES)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lisa_ros.train.loop import TrainConfig
+
+    d = TrainConfig(out="")
+    p = argparse.ArgumentParser(prog="lisa-train", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    src = p.add_argument_group("model")
+    src.add_argument("--model", help="checkpoint to start from: lisa-tiny, a folder or a hub id")
+    src.add_argument("--init", help="build a fresh random model instead: a preset name (lisa-tiny) or a JSON spec")
+    src.add_argument("--clip", help="CLIP folder or hub id (default: the checkpoint's vision_tower)")
+    src.add_argument("--full", action="store_true",
+                     help="train every parameter (CLIP and SAM encoder too) instead of the official LoRA setup")
+    src.add_argument("--lora-r", type=int, default=d.lora_r)
+    src.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
+    src.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
+
+    data = p.add_argument_group("data")
+    data.add_argument("--data", action="append", default=[], help="ReasonSeg-format folder (repeatable)")
+    data.add_argument("--synth-seed", type=int, help="also/instead render synthetic scenes of this seed on the fly")
+    data.add_argument("--synth-count", type=int, help="distinct synthetic scenes to cycle through (default: endless)")
+    data.add_argument("--families", type=_families, help="comma-separated families to keep (synthetic data)")
+    data.add_argument("--limit", type=int, help="use only the first N samples of each folder")
+    data.add_argument("--conversations-per-image", type=int, default=d.conversations_per_image,
+                      help="conversations (different texts) per image; the encoders run once per image")
+    data.add_argument("--extra-explicit", type=int, default=d.extra_explicit,
+                      help="synthetic scenes: up to N extra conversations naming other objects of the image")
+    data.add_argument("--extra-absent", type=float, default=d.extra_absent,
+                      help="synthetic scenes: on average N extra conversations asking for an object that is not there")
+    data.add_argument("--extra-multi", type=float, default=d.extra_multi,
+                      help="synthetic scenes: probability of one extra conversation asking for two objects at once")
+    data.add_argument("--extra-vqa", type=int, default=d.extra_vqa,
+                      help="synthetic scenes: up to N text-only questions about the image (LISA's VQA share)")
+    data.add_argument("--described-answers", type=float, default=d.described_answers,
+                      help="probability of training on an answer that names its target before [SEG] "
+                           "(\"It is the red mug [SEG].\"), where the sample has one (0: uniform choice)")
+    data.add_argument("--data-workers", type=int, default=d.data_workers,
+                      help="processes reading/rendering samples ahead (0: in the training process)")
+    data.add_argument("--phrase-long-prob", type=float, default=d.phrase_long_prob,
+                      help="probability that a phrase gets a LONG question template (official: 0)")
+    data.add_argument("--max-length", type=int, help="truncate token ids to this length")
+
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--steps", type=int, default=d.steps, help="optimizer steps")
+    opt.add_argument("--images-per-batch", type=int, default=d.images_per_batch)
+    opt.add_argument("--grad-accum", type=int, default=d.grad_accum)
+    opt.add_argument("--lr", type=float, default=d.lr)
+    opt.add_argument("--beta1", type=float, default=d.beta1)
+    opt.add_argument("--beta2", type=float, default=d.beta2)
+    opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    opt.add_argument("--warmup", type=int, default=d.warmup)
+    opt.add_argument("--schedule", choices=["linear", "cosine", "constant"], default=d.schedule)
+    opt.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio)
+    opt.add_argument("--grad-clip", type=float, default=d.grad_clip)
+    opt.add_argument("--ce-weight", type=float, default=d.ce_weight)
+    opt.add_argument("--bce-weight", type=float, default=d.bce_weight)
+    opt.add_argument("--dice-weight", type=float, default=d.dice_weight)
+    opt.add_argument("--seed", type=int, default=d.seed)
+
+    run = p.add_argument_group("run")
+    run.add_argument("--out", required=True, help="run folder (model/, state.pt, log.jsonl)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out from its state.pt")
+    run.add_argument("--time-budget", type=float,
+                     help="seconds of training after which the run ends; the lr decay follows the time used "
+                          "when that is ahead of the steps (a run that must fit a wall-clock limit)")
+    run.add_argument("--stop-after", type=int,
+                     help="stop (saving model and state) after this many steps of this invocation; --resume continues")
+    run.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=d.precision,
+                     help="auto: bf16 autocast on CUDA (fp32 trainable weights), fp32 on the CPU")
+    run.add_argument("--threads", type=int, help="torch CPU threads (per process)")
+    run.add_argument("--processes", type=int, default=1,
+                     help="data-parallel processes (gloo); each takes --images-per-batch images per micro-batch. "
+                          "On a shared CPU, 2 processes x 1 thread use 2 cores more robustly than 1 x 2 threads")
+    run.add_argument("--grad-checkpointing", action="store_true", help="recompute LLM activations (less memory)")
+    run.add_argument("--no-share-prefix", action="store_true",
+                     help="run every conversation's full sequence (default: the shared system prompt + image "
+                          "prefix once per image; the same result, faster)")
+    run.add_argument("--save-every", type=int, default=d.save_every, help="steps between checkpoints (0: at the end)")
+    run.add_argument("--val", help="ReasonSeg folder for validation during training")
+    run.add_argument("--val-limit", type=int, default=d.val_limit)
+    run.add_argument("--val-every", type=int, default=d.val_every)
+    run.add_argument("--val-mode", choices=["teacher-forced", "generate"], default=d.val_mode)
+    run.add_argument("--llm-dtype", choices=["fp32", "bf16", "fp16"], default=d.llm_dtype,
+                     help="storage dtype of the LLM weights (official: bf16)")
+    run.add_argument("--sam-dtype", choices=["fp32", "bf16", "fp16"], default=d.sam_dtype,
+                     help="storage dtype of SAM and text_hidden_fcs (official: fp32)")
+    run.add_argument("--clip-dtype", choices=["fp32", "bf16", "fp16"], default=d.clip_dtype,
+                     help="storage dtype of a written CLIP folder")
+    run.add_argument("--safetensors", action="store_true", help="write safetensors instead of .bin shards")
+    run.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace):
+    from lisa_ros.train.loop import TrainConfig
+
+    if bool(args.model) == bool(args.init):
+        raise SystemExit("lisa-train: give exactly one of --model and --init")
+    return TrainConfig(
+        out=args.out, model=args.model, init=args.init, clip=args.clip, data=list(args.data),
+        synth_seed=args.synth_seed, synth_count=args.synth_count, families=args.families, limit=args.limit,
+        mode="full" if args.full else "lora", lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout, steps=args.steps, images_per_batch=args.images_per_batch,
+        grad_accum=args.grad_accum, conversations_per_image=args.conversations_per_image,
+        extra_explicit=args.extra_explicit, extra_absent=args.extra_absent,
+        described_answers=args.described_answers, extra_multi=args.extra_multi, extra_vqa=args.extra_vqa, data_workers=args.data_workers, precision=args.precision,
+        phrase_long_prob=args.phrase_long_prob, max_length=args.max_length, lr=args.lr, beta1=args.beta1,
+        beta2=args.beta2, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+        min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,
+        bce_weight=args.bce_weight, dice_weight=args.dice_weight, device=args.device, threads=args.threads,
+        grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
+        val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,
+        sam_dtype=args.sam_dtype, clip_dtype=args.clip_dtype, safetensors=args.safetensors, resume=args.resume, stop_after=args.stop_after, time_budget=args.time_budget,
+        progress=not args.no_progress,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    from lisa_ros.core.errors import LisaError
+    from lisa_ros.data.errors import DatasetError
+    from lisa_ros.train.loop import train
+
+    try:
+        result = train(cfg)
+    except (LisaError, DatasetError, FileNotFoundError, ValueError) as exc:
+        print(f"lisa-train: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({
+        "model": str(result.model_folder), "steps": result.steps, "seconds": round(result.seconds, 1),
+        "trainable": result.trainable, "last": result.last_losses, "validations": result.validations,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

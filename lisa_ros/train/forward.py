@@ -1,0 +1,191 @@
+"""LISA's training forward pass (official ``model_forward``, LISA.py:164-343), batched.
+
+For a :class:`~lisa_ros.train.batching.Batch` of B images and C conversations:
+
+1. CLIP and SAM encoders once per image (no graph through a frozen tower);
+2. every conversation's embeddings with its image's N CLIP tokens spliced in, right-padded
+   with zeros to the longest, with an attention mask (the official code pads the same way);
+3. one LLaMA pass; CE on the answer tokens (the state at expanded position ``p + N - 2``
+   predicts id ``p``, since the image placeholder became N positions);
+4. the states that predict each ``[SEG]`` (the official ``[:, 1:]`` shift and ``N - 1``
+   prefix), projected by ``text_hidden_fcs``, prompt SAM's mask decoder on their image's
+   embedding; logits are upsampled to the original image size (SAM postprocess) for the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lisa_ros.core.postprocess import upscale_mask_logits
+from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
+
+from .batching import Batch
+from .losses import LossParts, LossWeights, combine, mask_losses
+
+__all__ = ["ForwardOutput", "lisa_forward", "lisa_loss"]
+
+
+@dataclass
+class ForwardOutput:
+    """Result of :func:`lisa_forward`.
+
+    Attributes:
+        ce: mean next-token CE over all answer tokens (fp32 scalar).
+        num_answer_tokens: tokens CE was averaged over.
+        pred_masks: per image, ``float32 [K_i, H_i, W_i]`` logits at the original resolution.
+        seg_counts: per conversation, ``[SEG]`` tokens found.
+    """
+
+    ce: torch.Tensor
+    num_answer_tokens: int
+    pred_masks: list[torch.Tensor]
+    seg_counts: list[int]
+
+
+def _requires_grad(module: torch.nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
+
+
+def _encode_images(model, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    clip_grad = _requires_grad(model.vision_tower) or _requires_grad(model.mm_projector)
+    with torch.set_grad_enabled(clip_grad and torch.is_grad_enabled()):
+        image_tokens = model.encode_clip(batch.clip_pixels)
+    with torch.set_grad_enabled(_requires_grad(model.sam.image_encoder) and torch.is_grad_enabled()):
+        sam_embeddings = model.encode_sam(batch.sam_pixels)
+    return image_tokens, sam_embeddings
+
+
+def _shared_prefix_length(batch: Batch) -> int:
+    """Ids every conversation of the batch starts with, the image placeholder included (0: none)."""
+    first = batch.input_ids[0]
+    length = min(len(ids) for ids in batch.input_ids) - 1  # keep one id for the suffix
+    for ids in batch.input_ids[1:]:
+        common = 0
+        while common < length and ids[common] == first[common]:
+            common += 1
+        length = common
+    if IMAGE_TOKEN_INDEX not in first[:length]:
+        return 0
+    return length
+
+
+def _pad(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad ``[L_i, H]`` sequences with zeros: ``[N, L, H]`` and the 0/1 mask ``[N, L]``."""
+    lengths = [s.shape[0] for s in sequences]
+    longest = max(lengths)
+    embeds = sequences[0].new_zeros((len(sequences), longest, sequences[0].shape[-1]))
+    mask = torch.zeros((len(sequences), longest), dtype=torch.long, device=embeds.device)
+    for row, sequence in enumerate(sequences):
+        embeds[row, : lengths[row]] = sequence
+        mask[row, : lengths[row]] = 1
+    return embeds, mask
+
+
+def _conversation_images(batch: Batch) -> list[int]:
+    return [i for i in range(batch.num_images) for _ in range(batch.offset[i], batch.offset[i + 1])]
+
+
+def _llm_states(model, batch: Batch, image_tokens: torch.Tensor) -> torch.Tensor:
+    """Post-norm last-layer states ``[C, L, H]`` of every conversation, right-padded."""
+    images = _conversation_images(batch)
+    sequences = [model.embed_with_image(ids, image_tokens[images[row]])[0] for row, ids in enumerate(batch.input_ids)]
+    embeds, attention = _pad(sequences)
+    return model.llm.model(inputs_embeds=embeds, attention_mask=attention).last_hidden_state
+
+
+def _llm_states_shared(model, batch: Batch, image_tokens: torch.Tensor, prefix_ids: int) -> torch.Tensor:
+    """Same result as :func:`_llm_states`, computing the shared prefix (system prompt, image,
+    ``<im_end>``) once per image: one pass over the B prefixes, their KV cache gathered per
+    conversation, one pass over the C suffixes. Exact up to float rounding (causal attention:
+    prefix states do not depend on what follows)."""
+    from transformers import DynamicCache
+
+    from lisa_ros.core.generation import _cache_kwarg
+
+    images = _conversation_images(batch)
+    llm = model.llm.model
+    first = batch.input_ids[0]
+    prefixes = torch.cat([model.embed_with_image(first[:prefix_ids], image_tokens[i]) for i in range(batch.num_images)])
+    cache = DynamicCache(config=model.llm.config)
+    cache_kwarg = _cache_kwarg(type(llm).forward)
+    prefix_states = llm(inputs_embeds=prefixes, use_cache=True, **{cache_kwarg: cache}).last_hidden_state
+    rows = torch.tensor(images, device=prefixes.device)
+    cache.batch_select_indices(rows)
+    device = prefixes.device
+    suffixes = [model.embed_tokens(torch.tensor(ids[prefix_ids:], device=device)) for ids in batch.input_ids]
+    embeds, suffix_mask = _pad(suffixes)
+    length = prefixes.shape[1]
+    attention = torch.cat([suffix_mask.new_ones((len(suffixes), length)), suffix_mask], dim=1)
+    positions = torch.arange(length, length + embeds.shape[1], device=device).unsqueeze(0)
+    suffix_states = llm(
+        inputs_embeds=embeds, attention_mask=attention, position_ids=positions, use_cache=True, **{cache_kwarg: cache}
+    ).last_hidden_state
+    return torch.cat([prefix_states[rows], suffix_states], dim=1)
+
+
+def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = True) -> ForwardOutput:
+    """Teacher-forced forward pass of a batch (see the module docstring).
+
+    ``share_prefix`` runs the prefix all conversations share once per image (exact; not with
+    gradient checkpointing, which disables the KV cache).
+    """
+    image_tokens, sam_embeddings = _encode_images(model, batch)
+    num_image_tokens = image_tokens.shape[1]
+    shift = num_image_tokens - 1
+    prefix_ids = _shared_prefix_length(batch) if share_prefix else 0
+    checkpointing = any(getattr(m, "gradient_checkpointing", False) for m in model.llm.model.layers)
+    if prefix_ids and not checkpointing:
+        states = _llm_states_shared(model, batch, image_tokens, prefix_ids)
+    else:
+        states = _llm_states(model, batch, image_tokens)
+
+    # Gather answer positions (CE) and [SEG] positions (masks) in one pass over the ids.
+    ce_rows, ce_cols, ce_targets = [], [], []
+    seg_rows, seg_cols, seg_counts = [], [], []
+    for row, ids in enumerate(batch.input_ids):
+        image_at = ids.index(IMAGE_TOKEN_INDEX)
+        start = batch.prompt_lengths[row]
+        count = 0
+        for position in range(max(start, image_at + 1), len(ids)):
+            ce_rows.append(row)
+            ce_cols.append(position + shift - 1)
+            ce_targets.append(ids[position])
+            if ids[position] == seg_token_id:
+                seg_rows.append(row)
+                seg_cols.append(position + shift - 1)
+                count += 1
+        seg_counts.append(count)
+    device = states.device
+    if ce_rows:
+        answer_states = states[torch.tensor(ce_rows, device=device), torch.tensor(ce_cols, device=device)]
+        logits = model.llm.lm_head(answer_states).float()
+        ce = F.cross_entropy(logits, torch.tensor(ce_targets, device=device))
+    else:
+        ce = states.sum() * 0.0
+
+    pred_masks: list[torch.Tensor] = []
+    if seg_rows:
+        seg_states = states[torch.tensor(seg_rows, device=device), torch.tensor(seg_cols, device=device)]
+        prompts = model.project_seg_states(seg_states)
+    cursor = 0
+    for image_index in range(batch.num_images):
+        convs = range(batch.offset[image_index], batch.offset[image_index + 1])
+        count = sum(seg_counts[c] for c in convs)
+        height, width = batch.sam_resizes[image_index].original_size
+        if count == 0:
+            pred_masks.append(torch.zeros((0, height, width), device=device))
+            continue
+        low_res, _ = model.decode_masks(sam_embeddings[image_index : image_index + 1], prompts[cursor : cursor + count])
+        cursor += count
+        pred_masks.append(upscale_mask_logits(low_res, batch.sam_resizes[image_index]))
+    return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts)
+
+
+def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True) -> LossParts:
+    """The LISA objective of one batch (CE + BCE + Dice, weighted)."""
+    out = lisa_forward(model, batch, seg_token_id, share_prefix)
+    bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
+    return combine(out.ce, bce, dice, count, weights)

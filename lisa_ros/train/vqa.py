@@ -1,0 +1,127 @@
+"""Text-only question answering about synthetic scenes: the VQA part of LISA's data mixture.
+
+LISA trains on segmentation conversations *and* on LLaVA-Instruct VQA conversations (no
+``[SEG]``, cross-entropy only; docs/lisa-reference.md §4.4, sample rate 3/16). A model trained
+from scratch has no LLaVA behind it, so it must learn from somewhere to name what it sees; these
+conversations teach that directly, with dense text supervision and no mask-decoder cost:
+
+* "What objects are on the table?" -> "I can see a red mug, a banana and a knife." (left to right)
+* "What colour is the mug?" -> "The mug is red." (a category present once)
+* "Is there a blue bowl in this image?" -> "Yes, there is a blue bowl in this image." / "No, ..."
+* "Which object is on the far left?" / "... the largest?" -> "The red mug is on the far left."
+  (only when one object clearly wins)
+
+Questions carry no segmentation request, so they also teach when not to answer with a mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import Conversation, SceneRecord, _describable_objects
+
+__all__ = ["vqa_extras"]
+
+_LIST_QUESTIONS = ("What objects are on the table?", "What can you see in this image?",
+                   "List the objects in this image.", "What is on the table?")
+_COLOUR_QUESTIONS = ("What colour is the {noun}?", "Which colour does the {noun} have?")
+_EXIST_QUESTIONS = ("Is there {a_desc} in this image?", "Can you see {a_desc} here?")
+# (question, answer tail, which statistic, sign): the object with the highest sign * statistic
+_EXTREMES = (
+    ("Which object is on the far left?", "on the far left", "x", -1.0),
+    ("Which object is on the far right?", "on the far right", "x", 1.0),
+    ("Which object is the largest?", "the largest object", "area", 1.0),
+    ("Which object is the smallest?", "the smallest object", "area", -1.0),
+)
+# The winner of an extreme question must beat the runner-up clearly: by this share of the
+# image width (position) or this area ratio (size).
+_X_MARGIN = 0.08
+_AREA_RATIO = 1.5
+
+
+def _join(items: list[str]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _stats(record: SceneRecord) -> list[dict[str, float]]:
+    """Centre x (share of the width) and visible area (pixels) per object."""
+    out = []
+    for mask in record.object_masks:
+        cols = np.flatnonzero(mask.any(axis=0))
+        out.append({"x": float(cols.mean()) / mask.shape[1] if cols.size else 0.5, "area": float(mask.sum())})
+    return out
+
+
+def _extreme(record: SceneRecord, rng: np.random.Generator) -> Conversation | None:
+    from lisa_ros.data.synth.language import be, capitalise
+
+    if len(record.object_masks) < 2:
+        return None
+    question, tail, key, sign = _EXTREMES[int(rng.integers(len(_EXTREMES)))]
+    values = [sign * s[key] for s in _stats(record)]
+    order = np.argsort(values)[::-1]
+    best, runner = values[int(order[0])], values[int(order[1])]
+    if key == "x" and best - runner < _X_MARGIN:
+        return None
+    if key == "area" and max(abs(best), abs(runner)) < _AREA_RATIO * max(1.0, min(abs(best), abs(runner))):
+        return None
+    winner = record.object_masks[int(order[0])]
+    named = [(names, category) for names, mask, category in _describable_objects(record) if mask is winner]
+    if not named:
+        return None
+    names, category = named[0]
+    name = names[int(rng.integers(len(names)))]
+    return Conversation(question, capitalise(f"The {name} {be(category)} {tail}."), [])
+
+
+def vqa_extras(record: SceneRecord, rng: np.random.Generator, count: int) -> list[Conversation]:
+    """Up to ``count`` text-only conversations about a synthetic scene (none for folders)."""
+    if count <= 0 or not record.object_masks:
+        return []
+    from lisa_ros.data.synth.categories import CATEGORIES, CATEGORY_NAMES, get_category, indefinite
+    from lisa_ros.data.synth.language import be, capitalise, slots_for
+
+    out: list[Conversation] = []
+    stats = _stats(record)
+    for kind in rng.permutation(4)[:count]:
+        if kind == 0:
+            order = np.argsort([st["x"] for st in stats], kind="stable")
+            things = [indefinite(*record.objects[int(k)]) for k in order]
+            question = _LIST_QUESTIONS[int(rng.integers(len(_LIST_QUESTIONS)))]
+            out.append(Conversation(question, f"I can see {_join(things)}.", []))
+        elif kind == 1:
+            categories = [c for c, _ in record.objects]
+            single = [(c, colour) for c, colour in record.objects
+                      if categories.count(c) == 1 and get_category(c).colour_adjective]
+            if not single:
+                continue
+            category, colour = single[int(rng.integers(len(single)))]
+            question = _COLOUR_QUESTIONS[int(rng.integers(len(_COLOUR_QUESTIONS)))].format(noun=category)
+            out.append(Conversation(question, f"The {category} {be(category)} {colour}.", []))
+        elif kind == 2:
+            present = rng.random() < 0.5
+            if present:
+                category, colour = record.objects[int(rng.integers(len(record.objects)))]
+                colour = colour if get_category(category).colour_adjective and rng.random() < 0.5 else None
+            else:
+                have = {c for c, _ in record.objects}
+                missing = [c for c in CATEGORY_NAMES if c not in have]
+                if not missing:
+                    continue
+                category = missing[int(rng.integers(len(missing)))]
+                cat = CATEGORIES[category]
+                colour = cat.colours[int(rng.integers(len(cat.colours)))] if cat.colour_adjective and rng.random() < 0.5 else None
+            slots = slots_for(category, colour)
+            question = _EXIST_QUESTIONS[int(rng.integers(len(_EXIST_QUESTIONS)))].format(**slots)
+            if present:
+                answer = f"Yes, there {slots['be']} {slots['a_desc']} in this image."
+            else:
+                answer = f"No, there {slots['be']} no {slots['desc']} in this image."
+            out.append(Conversation(question, capitalise(answer), []))
+        else:
+            conversation = _extreme(record, rng)
+            if conversation is not None:
+                out.append(conversation)
+    return out
