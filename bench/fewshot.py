@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images-per-batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning peak lr")
     p.add_argument("--warmup", type=int, default=20)
+    # The fine-tuning data should read like the base's training data: lisa-tiny learnt to name
+    # its target before [SEG] ("It is the red mug [SEG]."); fine-tuning on mostly bare
+    # "Sure, [SEG]." answers moves the [SEG] state away from what its mask decoder reads.
+    p.add_argument("--described-answers", type=float, default=0.9,
+                   help="share of fine-tuning answers that name the target before [SEG]")
+    p.add_argument("--phrase-long-prob", type=float, default=0.25,
+                   help="share of noun-phrase questions asked with a long template")
     p.add_argument("--time-budget", type=float, default=540.0, help="seconds for the fine-tuning (<= 600)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         out=str(out / "adapted"), model=base, data=[str(ft_data)], mode="lora", steps=args.steps,
         images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",
+        described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
         time_budget=args.time_budget, device=args.device, threads=args.threads, llm_dtype="fp16",
         sam_dtype="fp16", clip_dtype="fp16",
     )
@@ -149,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| model | gIoU | cIoU | masks | absent correct |",
         "|---|---|---|---|---|",
-        _row(f"base (no {args.family}), {args.family}", before),
+        # Only a base trained here (--train-base) is known to have never seen the family.
+        _row(f"base (no {args.family}), {args.family}" if args.train_base else f"base, {args.family}", before),
         _row(f"adapted, {args.family}", after),
     ]
     if args.other_count:
