@@ -66,14 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _eval(model: str, data: Path, device: str) -> tuple[dict, float]:
+def _evaluate(model: str, family_data: Path, other_data: Path | None, device: str) -> dict:
+    """``{"family": summary, "seconds": s[, "all_families": summary]}``; the model loads once.
+    ``seconds``: loading plus the family's evaluation."""
     from lisa_ros.core.segmenter import LisaSegmenter
     from lisa_ros.eval.evaluate import evaluate_folder
 
     started = time.perf_counter()
     segmenter = LisaSegmenter.from_pretrained(model, precision="fp32", device=device, frame_cache_size=0)
-    summary = evaluate_folder(segmenter, data, mode="generate", progress=True).summary
-    return summary, time.perf_counter() - started
+    record = {"family": evaluate_folder(segmenter, family_data, mode="generate", progress=True).summary}
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    if other_data is not None:
+        record["all_families"] = evaluate_folder(segmenter, other_data, mode="generate", progress=True).summary
+    return record
 
 
 def _row(name: str, summary: dict) -> str:
@@ -124,10 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(other_data, args.eval_seed, args.other_count, start=100000)
     record["data_seconds"] = round(time.perf_counter() - started, 1)
 
-    before, seconds = _eval(base, eval_data, args.device)
-    record["before"] = {"family": before, "seconds": round(seconds, 1)}
-    if args.other_count:
-        record["before"]["all_families"] = _eval(base, other_data, args.device)[0]
+    record["before"] = _evaluate(base, eval_data, other_data if args.other_count else None, args.device)
+    before = record["before"]["family"]
 
     cfg = TrainConfig(
         out=str(out / "adapted"), model=base, data=[str(ft_data)], mode="lora", steps=args.steps,
@@ -142,10 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 1), "steps": result.steps, "samples": args.train_count,
         "images_seen": result.steps * args.images_per_batch, "trainable": result.trainable,
     }
-    after, seconds = _eval(str(result.model_folder), eval_data, args.device)
-    record["after"] = {"family": after, "seconds": round(seconds, 1)}
-    if args.other_count:
-        record["after"]["all_families"] = _eval(str(result.model_folder), other_data, args.device)[0]
+    record["after"] = _evaluate(str(result.model_folder), eval_data, other_data if args.other_count else None,
+                                args.device)
+    after = record["after"]["family"]
     record["gain_giou"] = after["giou"] - before["giou"]
     record["gain_ciou"] = after["ciou"] - before["ciou"]
 

@@ -15,7 +15,9 @@ the session fixture ``ros_test_env`` exposes them and checks they are still in p
 
 Fixtures: ``ros_test_env`` (session, autouse), ``fresh_domain_id`` (a further reserved domain
 id), ``subprocess_env`` (a copy of os.environ with a fresh domain id, for a child process),
-``repo_root``, ``run_python`` (run code in a child interpreter of this venv).
+``repo_root``, ``run_python`` (run code in a child interpreter of this venv), the tiny
+checkpoints ``tiny_official`` / ``tiny_safetensors``, and ``exports`` (``variant -> Exported``:
+an fp32 CPU segmenter and its lisa-export folder, made once per session).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,52 @@ def tiny_safetensors(tiny_checkpoint_root) -> Path:
     from tiny_checkpoints import write_tiny_checkpoint
 
     return write_tiny_checkpoint(tiny_checkpoint_root, "safetensors")
+
+
+# Exported SAM parts (lisa-export) of the test models: used by tests/export and tests/node.
+LISA_TINY = Path(__file__).resolve().parents[1] / "lisa_ros" / "models" / "lisa-tiny"
+
+
+@dataclass
+class Exported:
+    """A loaded fp32 CPU segmenter and the export folder written from its model."""
+
+    variant: str
+    model_folder: Path
+    segmenter: object
+    folder: Path
+
+
+@pytest.fixture(scope="session")
+def checkpoint_folder(request):
+    """``variant -> checkpoint folder`` (``official``, ``safetensors``: the session's tiny
+    checkpoints above, written on first use; ``lisa-tiny``: the bundled model)."""
+
+    def get(variant: str) -> Path:
+        if variant == "lisa-tiny":
+            if not LISA_TINY.is_dir():
+                pytest.skip("lisa_ros/models/lisa-tiny is missing")
+            return LISA_TINY
+        return request.getfixturevalue({"official": "tiny_official", "safetensors": "tiny_safetensors"}[variant])
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def exports(checkpoint_folder, tmp_path_factory):
+    """``variant -> Exported`` (segmenter + folder with decoder, decoder_fcs and encoder ONNX)."""
+    from lisa_ros.core.segmenter import LisaSegmenter
+    from lisa_ros.export.exporter import ExportOptions, export_folder
+
+    made = {}
+
+    def get(variant: str) -> Exported:
+        if variant not in made:
+            model_folder = checkpoint_folder(variant)
+            segmenter = LisaSegmenter.from_pretrained(model_folder, precision="fp32", device="cpu")
+            folder = tmp_path_factory.mktemp(f"export_{variant}")
+            export_folder(segmenter.model, folder, ExportOptions(with_fcs=True), model_path=str(model_folder))
+            made[variant] = Exported(variant, model_folder, segmenter, folder)
+        return made[variant]
+
+    return get

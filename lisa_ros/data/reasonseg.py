@@ -37,7 +37,7 @@ from lisa_ros.data.polygons import (
 
 __all__ = [
     "SEG_TOKEN", "IMAGE_SUFFIX", "JSON_SUFFIX", "ReasonSegSample",
-    "list_sample_names", "read_sample", "iter_samples", "write_sample", "write_record",
+    "list_sample_names", "select_sample_names", "read_sample", "iter_samples", "write_sample", "write_record",
     "count_seg",
 ]
 
@@ -124,6 +124,32 @@ def list_sample_names(folder: str | Path) -> list[str]:
     stems = {p.stem for p in folder.iterdir()
              if p.suffix.lower() in (IMAGE_SUFFIX, JSON_SUFFIX) and _is_sample_file(p)}
     return sorted(stems)
+
+
+def select_sample_names(folder: str | Path, families: Sequence[str] | None = None,
+                        limit: int | None = None) -> list[str]:
+    """:func:`list_sample_names`, kept to ``families`` (by each JSON's ``family`` key; a sample
+    without one, or whose JSON cannot be read, is dropped), then to the first ``limit``.
+
+    Only the JSON files are read (not the images), so filtering a large folder stays cheap.
+
+    :raises DatasetError: ``folder`` is not a directory.
+    """
+    folder = Path(folder)
+    names = list_sample_names(folder)
+    if families:
+        wanted = set(families)
+        names = [n for n in names if _family_of(folder / f"{n}{JSON_SUFFIX}") in wanted]
+    if limit is not None:
+        names = names[:max(0, int(limit))]
+    return names
+
+
+def _family_of(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("family")
+    except (OSError, ValueError):  # missing, undecodable or malformed: no family
+        return None
 
 
 def _load_json(path: Path) -> dict:
@@ -239,10 +265,7 @@ def iter_samples(folder: str | Path, limit: int | None = None) -> Iterator[Reaso
 
     :raises DatasetError: on the first unreadable sample (see :func:`read_sample`).
     """
-    names = list_sample_names(folder)
-    if limit is not None:
-        names = names[:max(0, int(limit))]
-    for name in names:
+    for name in select_sample_names(folder, limit=limit):
         yield read_sample(Path(folder) / name)
 
 

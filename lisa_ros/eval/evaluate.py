@@ -131,7 +131,7 @@ def evaluate_samples(
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     acc = IoUAccumulator()
     absent_acc = IoUAccumulator()
-    absent_total = absent_correct = extra_masks = 0
+    extra_masks = 0
     results: list[SampleResult] = []
     bar = None
     if progress:
@@ -160,9 +160,6 @@ def evaluate_samples(
             for pred in preds:
                 union |= pred
             ious.append(absent_acc.add(union, gt_for_target(np.zeros_like(union), sample.ignore_mask), keys=family))
-            if mode == "generate":
-                absent_total += 1
-                absent_correct += int(not preds)
             score = 1.0 if not preds else 0.0
         results.append(
             SampleResult(sample.name, sample.family, question, out.answer, ious, len(targets), len(preds), score)
@@ -198,6 +195,8 @@ def evaluate_samples(
             families[name]["no_target"] = entry
         else:
             families[name] = entry
+    absent_total = sum(total for total, _ in absent_counts.values())
+    absent_correct = sum(correct for _, correct in absent_counts.values())
     summary = {
         "giou": report.overall.giou,
         "ciou": report.overall.ciou,
@@ -239,23 +238,9 @@ def evaluate_folder(
 
     ``families`` keeps only samples of those families (before the limit).
     """
-    import json
-
-    from lisa_ros.data.reasonseg import list_sample_names, read_sample
+    from lisa_ros.data.reasonseg import read_sample, select_sample_names
 
     folder = Path(data)
-    names = list_sample_names(folder)
-    if families:
-        wanted = set(families)
-
-        def family_of(name: str):
-            try:
-                return json.loads((folder / f"{name}.json").read_text(encoding="utf-8")).get("family")
-            except (OSError, ValueError):
-                return None
-
-        names = [n for n in names if family_of(n) in wanted]
-    if limit is not None:
-        names = names[: max(0, int(limit))]
+    names = select_sample_names(folder, families, limit)
     samples = (read_sample(folder / name) for name in names)
     return evaluate_samples(segmenter, samples, mode, max_new_tokens, keep_images, progress, total=len(names))

@@ -19,7 +19,6 @@ Sources:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -114,13 +113,6 @@ def record_from_reasonseg(sample) -> SceneRecord:
     )
 
 
-def _json_family(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("family")
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 class FolderSource:
     """A ReasonSeg-format folder, read one sample at a time.
 
@@ -135,15 +127,10 @@ class FolderSource:
 
     def __init__(self, folder: str | Path, families: Sequence[str] | None = None, limit: int | None = None):
         from lisa_ros.data.errors import DatasetError
-        from lisa_ros.data.reasonseg import list_sample_names
+        from lisa_ros.data.reasonseg import select_sample_names
 
         self.folder = Path(folder)
-        names = list_sample_names(self.folder)
-        if families:
-            wanted = set(families)
-            names = [n for n in names if _json_family(self.folder / f"{n}.json") in wanted]
-        if limit is not None:
-            names = names[: max(0, int(limit))]
+        names = select_sample_names(self.folder, families, limit)
         if not names:
             raise DatasetError(f"{self.folder}: no samples (after the family filter and limit)")
         self.names = names

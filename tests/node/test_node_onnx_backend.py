@@ -15,21 +15,12 @@ OK = 0
 INSTRUCTION = "Where is the mug?"
 
 
-@pytest.fixture(scope="module")
-def torch_segmenter_and_exports(tiny_model, tmp_path_factory):
-    from lisa_ros.core.segmenter import LisaSegmenter
-    from lisa_ros.export.exporter import ExportOptions, export_folder
-
-    segmenter = LisaSegmenter.from_pretrained(tiny_model, precision="fp32", device="cpu")
-    folder = tmp_path_factory.mktemp("node_onnx_exports")
-    export_folder(segmenter.model, folder, ExportOptions(with_fcs=True), model_path=str(tiny_model))
-    return segmenter, folder
-
-
-def test_node_serves_on_onnxruntime(tiny_model, torch_segmenter_and_exports, subprocess_env, tmp_path):
-    segmenter, exports = torch_segmenter_and_exports
+def test_node_serves_on_onnxruntime(tiny_model, exports, subprocess_env, tmp_path):
+    official = exports("official")  # fp32 CPU torch segmenter of tiny_model and its export folder
+    assert official.model_folder == tiny_model
+    segmenter = official.segmenter
     params = node_params(tiny_model, decoder_backend="onnxruntime", encoder_backend="onnxruntime",
-                         export_dir=str(exports))
+                         export_dir=str(official.folder))
     node = NodeProcess(subprocess_env, params, tmp_path / "node.log")
     client = None
     try:
