@@ -57,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     # its target before [SEG] ("It is the red mug [SEG]."); fine-tuning on mostly bare
     # "Sure, [SEG]." answers moves the [SEG] state away from what its mask decoder reads.
     p.add_argument("--described-answers", type=float, default=0.9,
-                   help="share of fine-tuning answers that name the target before [SEG]")
+                   help="share of answers (base training and fine-tuning) that name the target before [SEG]")
     p.add_argument("--phrase-long-prob", type=float, default=0.25,
-                   help="share of noun-phrase questions asked with a long template")
+                   help="share of noun-phrase questions asked with a long template (base and fine-tuning)")
     p.add_argument("--time-budget", type=float, default=540.0, help="seconds for the fine-tuning (<= 600)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(
             out=str(out / "base"), init="lisa-tiny", mode="full", synth_seed=args.base_seed, families=others,
             steps=args.base_steps, images_per_batch=4, lr=args.base_lr, warmup=50, schedule="cosine",
-            extra_explicit=args.base_extra_explicit, phrase_long_prob=0.25, time_budget=args.base_time_budget,
+            extra_explicit=args.base_extra_explicit, time_budget=args.base_time_budget,
+            # the same answer and question style as the fine-tuning below (see --described-answers)
+            described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
             device=args.device, threads=args.threads, llm_dtype="fp16", sam_dtype="fp16", clip_dtype="fp16",
         )
         started = time.perf_counter()
