@@ -5,7 +5,8 @@ family gains on it after LoRA fine-tuning on a few hundred samples of that famil
 The comparison, end to end (every step on the CPU unless ``--device cuda``):
 
 1. (optional, ``--train-base``) train the base from scratch on the synthetic data *without*
-   the family (``lisa-train --init lisa-tiny --full``, all other families);
+   the family, with lisa-tiny's own recipe (``bench/lisa_tiny.recipe``: the same model, data
+   mix and optimiser) but all other families and a shorter time budget;
 2. render ``--train-count`` (<= 250) samples of the family from ``--train-seed`` and a held-out
    evaluation set of the family from ``--eval-seed`` (plus a small all-families set, to see
    what the fine-tuning costs elsewhere);
@@ -40,10 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="base model folder (default: OUT/base/model, trained with --train-base)")
     p.add_argument("--train-base", action="store_true", help="train the base first (see --base-* options)")
     p.add_argument("--base-seed", type=int, default=9001, help="synthetic seed of the base's training scenes")
-    p.add_argument("--base-steps", type=int, default=1500)
+    p.add_argument("--base-recipe", default=str(REPO / "bench" / "lisa_tiny.recipe"),
+                   help="lisa-train flags of the base training (default: lisa-tiny's own recipe)")
     p.add_argument("--base-time-budget", type=float, default=1800.0, help="seconds for the base training")
-    p.add_argument("--base-lr", type=float, default=1e-3)
-    p.add_argument("--base-extra-explicit", type=int, default=2)
     p.add_argument("--train-seed", type=int, default=5150, help="seed of the family's fine-tuning samples")
     p.add_argument("--train-count", type=int, default=240, help="fine-tuning samples (<= 250)")
     p.add_argument("--eval-seed", type=int, default=424242, help="held-out evaluation seed")
@@ -62,8 +62,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="share of noun-phrase questions asked with a long template (base and fine-tuning)")
     p.add_argument("--time-budget", type=float, default=540.0, help="seconds for the fine-tuning (<= 600)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads of the fine-tuning and evaluation")
     return p
+
+
+def read_recipe(path: Path) -> list[str]:
+    """The lisa-train flags of a recipe file (one flag per line, ``#`` comments)."""
+    words: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words += line.split("#", 1)[0].split()
+    return words
+
+
+def base_config(recipe: Path, out: Path, families: list[str], time_budget: float, seed: int):
+    """The base's TrainConfig: the recipe's flags, then this run's folder, families, time budget
+    and scene seed (argparse keeps the last value of a repeated flag)."""
+    from lisa_ros.cli.train import build_parser, config_from_args
+
+    argv = read_recipe(recipe) + ["--out", str(out), "--families", ",".join(families),
+                                  "--time-budget", str(time_budget), "--synth-seed", str(seed)]
+    return config_from_args(build_parser().parse_args(argv))
 
 
 def _evaluate(model: str, family_data: Path, other_data: Path | None, device: str) -> dict:
@@ -105,19 +123,12 @@ def main(argv: list[str] | None = None) -> int:
 
     base = args.base or str(out / "base" / "model")
     if args.train_base:
-        cfg = TrainConfig(
-            out=str(out / "base"), init="lisa-tiny", mode="full", synth_seed=args.base_seed, families=others,
-            steps=args.base_steps, images_per_batch=4, lr=args.base_lr, warmup=50, schedule="cosine",
-            extra_explicit=args.base_extra_explicit, time_budget=args.base_time_budget,
-            # the same answer and question style as the fine-tuning below (see --described-answers)
-            described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
-            device=args.device, threads=args.threads, llm_dtype="fp16", sam_dtype="fp16", clip_dtype="fp16",
-        )
+        cfg = base_config(Path(args.base_recipe), out / "base", others, args.base_time_budget, args.base_seed)
         started = time.perf_counter()
         result = train(cfg)
         record["base_training"] = {
             "seconds": round(time.perf_counter() - started, 1), "steps": result.steps,
-            "families": others, "command": "bench/fewshot.py --train-base (TrainConfig in run.json)",
+            "families": others, "recipe": args.base_recipe,
             "config": json.loads((out / "base" / "run.json").read_text()),
         }
 

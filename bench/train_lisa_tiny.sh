@@ -3,7 +3,8 @@
 #
 #   bench/train_lisa_tiny.sh [RUN_DIR]       (default RUN_DIR=runs/lisa-tiny; run from the repo root)
 #
-# 1. train from scratch with lisa-train on this CPU (2 cores, <= 60 min wall time). The tokenizer
+# 1. train from scratch with lisa-train on this CPU (2 cores, <= 60 min wall time), with the flags in
+#    bench/lisa_tiny.recipe (shared with bench/fewshot.py --train-base). The tokenizer
 #    is trained first by `--init lisa-tiny` (SentencePiece, LLaMA settings, on
 #    lisa_ros.data.synth.instruction_corpus() + the LLaVA system prompt; about 1 s).
 #    Training scenes are rendered on the fly from synthetic seed 9001 (about 0.03 s per scene,
@@ -20,12 +21,8 @@ mkdir -p "$OUT"
 
 echo "load before training: $(cat /proc/loadavg)"
 start=$(date +%s)
-$PY -m lisa_ros.cli.train --init lisa-tiny --full --synth-seed 9001 --out "$RUN" \
-    --steps 4000 --time-budget 3300 --images-per-batch 2 --processes 2 --threads 1 \
-    --lr 1e-3 --warmup 50 --schedule cosine --dice-weight 2.0 \
-    --conversations-per-image 4 --extra-explicit 4 --extra-absent 1.0 --extra-multi 0.5 \
-    --described-answers 0.9 --phrase-long-prob 0.25 \
-    --save-every 100 --no-progress --llm-dtype fp16 --sam-dtype fp16 --clip-dtype fp16
+# shellcheck disable=SC2046  # one flag or value per word, none with spaces
+$PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny.recipe) --out "$RUN"
 end=$(date +%s)
 echo "training wall time: $((end - start)) s; load after: $(cat /proc/loadavg)"
 

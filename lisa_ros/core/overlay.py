@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["PALETTE", "draw_overlay", "union_mask"]
+__all__ = ["PALETTE", "draw_overlay", "label_origin", "union_mask"]
 
 # Distinct, colour-blind-friendlier RGB colours (Okabe-Ito), one per mask in answer order.
 PALETTE = (
@@ -23,6 +23,11 @@ PALETTE = (
     (213, 94, 0),
     (204, 121, 167),
 )
+
+
+# Label font (cv2.FONT_HERSHEY_SIMPLEX), scale 0.45: legible on a 640x480 frame.
+_FONT = 0
+_FONT_SCALE = 0.45
 
 
 def union_mask(masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
@@ -67,6 +72,7 @@ def draw_overlay(
         tint[:] = PALETTE[index % len(PALETTE)]
         blended = cv2.addWeighted(region, 1.0 - alpha, tint, alpha, 0.0)
         np.copyto(region, blended, where=mask[y0:y1, x0:x1, None])
+    placed: list[tuple[int, int, int, int]] = []
     for index, box in enumerate(boxes):
         x0, y0, x1, y1 = box
         if x1 <= x0 or y1 <= y0:
@@ -74,7 +80,34 @@ def draw_overlay(
         colour = PALETTE[index % len(PALETTE)]
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, 2)
         if index < len(labels) and labels[index]:
-            origin = (x0 + 2, max(y0 - 4, 12))
-            cv2.putText(out, labels[index], origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(out, labels[index], origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+            (width, height), baseline = cv2.getTextSize(labels[index], _FONT, _FONT_SCALE, 3)
+            origin = label_origin((x0 + 2, max(y0 - 4, 12)), (width, height + baseline), placed)
+            cv2.putText(out, labels[index], origin, _FONT, _FONT_SCALE, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, labels[index], origin, _FONT, _FONT_SCALE, colour, 1, cv2.LINE_AA)
     return out
+
+
+def label_origin(
+    wanted: tuple[int, int], size: tuple[int, int], placed: list[tuple[int, int, int, int]]
+) -> tuple[int, int]:
+    """Where to draw a label so it covers no earlier one.
+
+    Boxes of several masks often share a corner (two targets next to each other, or a stray
+    patch that stretches both boxes), and labels drawn at the same corner are unreadable.
+
+    Args:
+        wanted: ``(x, y)`` text origin (OpenCV: left end of the baseline), pixels.
+        size: ``(width, height)`` of the text including its baseline, pixels.
+        placed: ``(x0, y0, x1, y1)`` rectangles of labels already drawn; the chosen one is appended.
+    Returns:
+        the origin: ``wanted``, moved down one line at a time until it is free.
+    """
+    x, y = wanted
+    width, height = size
+    for _ in range(len(placed) + 1):
+        rect = (x, y - height, x + width, y)
+        if not any(rect[0] < p[2] and p[0] < rect[2] and rect[1] < p[3] and p[1] < rect[3] for p in placed):
+            break
+        y += height + 2
+    placed.append((x, y - height, x + width, y))
+    return x, y

@@ -63,7 +63,7 @@ def test_loads_by_name_and_its_masks_land_on_objects(tiny):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 5 open: lisa-tiny (55 CPU-minutes) segments objects but "
-                   "does not yet reliably pick the named one (held-out figures: docs/benchmarks.md)")
+                   "picks the named one only part of the time (held-out gIoU 0.40; docs/benchmarks.md §3)")
 def test_picks_the_named_object(tiny):
     from lisa_ros.data.synth import render_scene
     from lisa_ros.eval.metrics import mask_iou
