@@ -17,7 +17,8 @@ The comparison, end to end (every step on the CPU unless ``--device cuda``):
 
 Example (the recorded run of docs/benchmarks.md)::
 
-    .venv/bin/python bench/fewshot.py --train-base --family world_knowledge --out bench_out/fewshot
+    .venv/bin/python bench/fewshot.py --train-base --family world_knowledge --base-time-budget 2400 \\
+        --out bench_out/fewshot_world_knowledge
 """
 
 from __future__ import annotations
