@@ -38,11 +38,6 @@ if str(REPO) not in sys.path:
 MIN_VISIBLE_PIXELS = 100
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = int(np.logical_or(a, b).sum())
-    return float(np.logical_and(a, b).sum()) / union if union else 1.0
-
-
 def _ask(segmenter, image: np.ndarray, category: str) -> np.ndarray:
     out = segmenter.segment_teacher_forced(
         image,
@@ -56,6 +51,7 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
     """Per-category and overall means of ``iou_target``/``iou_union`` and the prompt-sensitivity
     measure, over ``scenes`` synthetic scenes of ``seed``."""
     from lisa_ros.data.synth import render_scene
+    from lisa_ros.eval.metrics import mask_iou
 
     per_category: dict[str, list[tuple[float, float]]] = defaultdict(list)
     between: list[float] = []
@@ -68,10 +64,10 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
             if categories.count(obj.category) != 1 or int(mask.sum()) < MIN_VISIBLE_PIXELS:
                 continue
             predicted = _ask(segmenter, scene.image, obj.category)
-            per_category[obj.category].append((_iou(predicted, mask), _iou(predicted, union)))
+            per_category[obj.category].append((mask_iou(predicted, mask), mask_iou(predicted, union)))
             asked.append(predicted)
         if len(asked) >= 2:
-            between.append(_iou(asked[0], asked[1]))
+            between.append(mask_iou(asked[0], asked[1]))
     pairs = [pair for values in per_category.values() for pair in values]
     return {
         "seed": seed,

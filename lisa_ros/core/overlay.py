@@ -25,8 +25,7 @@ PALETTE = (
 )
 
 
-# Label font (cv2.FONT_HERSHEY_SIMPLEX), scale 0.45: legible on a 640x480 frame.
-_FONT = 0
+# Label font scale (cv2.FONT_HERSHEY_SIMPLEX): legible on a 640x480 frame.
 _FONT_SCALE = 0.45
 
 
@@ -80,10 +79,11 @@ def draw_overlay(
         colour = PALETTE[index % len(PALETTE)]
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), colour, 2)
         if index < len(labels) and labels[index]:
-            (width, height), baseline = cv2.getTextSize(labels[index], _FONT, _FONT_SCALE, 3)
+            font = cv2.FONT_HERSHEY_SIMPLEX
+            (width, height), baseline = cv2.getTextSize(labels[index], font, _FONT_SCALE, 3)
             origin = label_origin((x0 + 2, max(y0 - 4, 12)), (width, height + baseline), placed)
-            cv2.putText(out, labels[index], origin, _FONT, _FONT_SCALE, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(out, labels[index], origin, _FONT, _FONT_SCALE, colour, 1, cv2.LINE_AA)
+            cv2.putText(out, labels[index], origin, font, _FONT_SCALE, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, labels[index], origin, font, _FONT_SCALE, colour, 1, cv2.LINE_AA)
     return out
 
 
