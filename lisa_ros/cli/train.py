@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--ce-weight", type=float, default=d.ce_weight)
     opt.add_argument("--bce-weight", type=float, default=d.bce_weight)
     opt.add_argument("--dice-weight", type=float, default=d.dice_weight)
+    opt.add_argument("--dense-aux-weight", type=float, default=d.dense_aux_weight,
+                     help="from-scratch runs on synthetic scenes: add this weight times a dense "
+                          "category/colour loss on the CLIP tokens and SAM embedding cells, a stand-in "
+                          "for the encoder pretraining real LISA starts from (0: LISA objective only)")
+    opt.add_argument("--grounding-aux-weight", type=float, default=d.grounding_aux_weight,
+                     help="from-scratch runs: add this weight times a loss that asks each [SEG] prompt, "
+                          "projected with SAM's embedding cells into a shared space, to point at the cells "
+                          "of its target mask (0: LISA objective only)")
     opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
@@ -145,7 +153,8 @@ def config_from_args(args: argparse.Namespace):
         phrase_long_prob=args.phrase_long_prob, max_length=args.max_length, lr=args.lr, beta1=args.beta1,
         beta2=args.beta2, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
         min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,
-        bce_weight=args.bce_weight, dice_weight=args.dice_weight, device=args.device, threads=args.threads,
+        bce_weight=args.bce_weight, dice_weight=args.dice_weight, dense_aux_weight=args.dense_aux_weight,
+        grounding_aux_weight=args.grounding_aux_weight, device=args.device, threads=args.threads,
         grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
         val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,
         sam_dtype=args.sam_dtype, clip_dtype=args.clip_dtype, safetensors=args.safetensors, resume=args.resume, stop_after=args.stop_after, time_budget=args.time_budget,

@@ -7,7 +7,7 @@ conversations (conversations ``offset[i]:offset[i+1]`` belong to image ``i``), a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ class Batch:
         gt_masks: per image, ``float32 [K_i, H_i, W_i]`` targets of all its ``[SEG]`` in
             conversation order (``K_i`` may be 0).
         families: per image, its family (or None).
+        label_maps: per image, its per-pixel category/colour labels at the original
+            resolution, or None (only :mod:`~lisa_ros.train.dense_aux` reads them).
     """
 
     clip_pixels: torch.Tensor
@@ -44,6 +46,7 @@ class Batch:
     offset: list[int]
     gt_masks: list[torch.Tensor]
     families: list[str | None]
+    label_maps: list = field(default_factory=list)
 
     @property
     def num_images(self) -> int:
@@ -112,4 +115,5 @@ def collate(
         offset=offset,
         gt_masks=masks,
         families=families,
+        label_maps=[item.label_maps for item in items],
     )

@@ -25,6 +25,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .dense_aux import LabelMaps, label_maps
 from .templates import official_answer, training_question
 
 __all__ = [
@@ -89,6 +90,7 @@ class TrainItem:
     image: np.ndarray
     family: str | None
     conversations: list[Conversation]
+    label_maps: "LabelMaps | None" = None  # per-pixel category/colour (synthetic scenes; dense_aux)
 
 
 class Source(Protocol):
@@ -405,7 +407,8 @@ class TrainStream:
             record, rng, self.conversations_per_image, self.phrase_long_prob, self.extra_explicit, self.extra_absent,
             self.described_prob, self.extra_multi, self.extra_vqa,
         )
-        return TrainItem(record.name, record.image, record.family, conversations)
+        return TrainItem(record.name, record.image, record.family, conversations,
+                         label_maps(record.objects, record.object_masks))
 
     def items(self, start: int, count: int) -> list[TrainItem]:
         return [self.item(start + k) for k in range(count)]

@@ -37,12 +37,18 @@ class ForwardOutput:
         num_answer_tokens: tokens CE was averaged over.
         pred_masks: per image, ``float32 [K_i, H_i, W_i]`` logits at the original resolution.
         seg_counts: per conversation, ``[SEG]`` tokens found.
+        image_tokens: ``[B, N, hidden]`` projected CLIP tokens (with their graph).
+        sam_embeddings: ``[B, C, g, g]`` SAM image embeddings (with their graph).
+        prompts: per image, ``[K_i, C]`` projected ``[SEG]`` states that prompted its masks.
     """
 
     ce: torch.Tensor
     num_answer_tokens: int
     pred_masks: list[torch.Tensor]
     seg_counts: list[int]
+    image_tokens: torch.Tensor | None = None
+    sam_embeddings: torch.Tensor | None = None
+    prompts: list[torch.Tensor] | None = None
 
 
 def _requires_grad(module: torch.nn.Module) -> bool:
@@ -167,6 +173,7 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
         ce = states.sum() * 0.0
 
     pred_masks: list[torch.Tensor] = []
+    image_prompts: list[torch.Tensor] = []
     if seg_rows:
         seg_states = states[torch.tensor(seg_rows, device=device), torch.tensor(seg_cols, device=device)]
         prompts = model.project_seg_states(seg_states)
@@ -177,15 +184,39 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
         height, width = batch.sam_resizes[image_index].original_size
         if count == 0:
             pred_masks.append(torch.zeros((0, height, width), device=device))
+            image_prompts.append(torch.zeros((0, model.config.out_dim), device=device))
             continue
+        image_prompts.append(prompts[cursor : cursor + count])
         low_res, _ = model.decode_masks(sam_embeddings[image_index : image_index + 1], prompts[cursor : cursor + count])
         cursor += count
         pred_masks.append(upscale_mask_logits(low_res, batch.sam_resizes[image_index]))
-    return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts)
+    return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts)
 
 
-def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True) -> LossParts:
-    """The LISA objective of one batch (CE + BCE + Dice, weighted)."""
+def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,
+              aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0) -> LossParts:
+    """The LISA objective of one batch (CE + BCE + Dice, weighted).
+
+    With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
+    the dense encoder loss and ``grounding_weight`` times the prompt grounding loss are added
+    (from-scratch training; the LISA objective itself is unchanged). Their unweighted values
+    are reported as ``aux`` and ``grounding``.
+    """
     out = lisa_forward(model, batch, seg_token_id, share_prefix)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
-    return combine(out.ce, bce, dice, count, weights)
+    parts = combine(out.ce, bce, dice, count, weights)
+    if aux_heads is None:
+        return parts
+    from .dense_aux import dense_aux_loss, grounding_loss
+
+    if aux_weight > 0:
+        aux = dense_aux_loss(aux_heads, out.image_tokens, out.sam_embeddings, batch.label_maps, batch.sam_resizes)
+        if aux is not None:
+            parts.total = parts.total + aux_weight * aux
+            parts.aux = aux.detach()
+    if grounding_weight > 0:
+        grounding = grounding_loss(aux_heads, out.prompts, out.sam_embeddings, batch.gt_masks, batch.sam_resizes)
+        if grounding is not None:
+            parts.total = parts.total + grounding_weight * grounding
+            parts.grounding = grounding.detach()
+    return parts

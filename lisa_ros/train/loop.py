@@ -69,6 +69,11 @@ class TrainConfig:
     ce_weight: float = 1.0
     bce_weight: float = 2.0
     dice_weight: float = 0.5
+    # weight of the dense encoder supervision (train.dense_aux; from-scratch runs on synthetic
+    # scenes; 0: the LISA objective only)
+    dense_aux_weight: float = 0.0
+    # weight of the prompt grounding loss (train.dense_aux.grounding_loss; from-scratch runs)
+    grounding_aux_weight: float = 0.0
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -420,6 +425,17 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
         log.info("trainable parameters: %s", counts)
 
     params = [p for p in model.parameters() if p.requires_grad]
+    aux_heads = None
+    if cfg.dense_aux_weight > 0 or cfg.grounding_aux_weight > 0:
+        if cfg.mode != "full":
+            raise ValueError("--dense-aux-weight and --grounding-aux-weight train the image encoders: they need --full")
+        from .dense_aux import DenseAuxHeads
+
+        aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)
+        if state is not None and "dense_aux_heads" in state.get("extra", {}):
+            aux_heads.load_state_dict(state["extra"]["dense_aux_heads"])
+        dist.broadcast_parameters(aux_heads)
+        params += list(aux_heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
     # The schedule is a pure function of the step (and, with a time budget, of the training
     # time so far), so its whole state is the elapsed time.
@@ -463,7 +479,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
             )
             save_state(out / STATE_FILE, trainable=trainable_state_dict(model), optimizer=optimizer.state_dict(),
                        scheduler=scheduler_state(), step=step,
-                       extra={"counts": counts, "processes": dist.world},
+                       extra={"counts": counts, "processes": dist.world,
+                              **({"dense_aux_heads": aux_heads.state_dict()} if aux_heads is not None else {})},
                        rank_rng=rank_rng if dist.world > 1 else None)
         dist.barrier()
         return folder
@@ -493,7 +510,12 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         for step in range(start, end):
             lr = set_lr(step, elapsed_before + time.perf_counter() - started)
-            totals = {"loss": 0.0, "ce": 0.0, "bce": 0.0, "dice": 0.0}
+            totals: dict[str, float] = {"loss": 0.0, "ce": 0.0, "bce": 0.0, "dice": 0.0}
+            # every rank reports the same keys (dist.mean)
+            if cfg.dense_aux_weight > 0:
+                totals["aux"] = 0.0
+            if cfg.grounding_aux_weight > 0:
+                totals["grounding"] = 0.0
             for micro in range(cfg.grad_accum):
                 chunk = (step * cfg.grad_accum + micro) * dist.world + dist.rank
                 position = chunk * cfg.images_per_batch
@@ -501,10 +523,11 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 batch = collate(items, setup.tokenizer, setup.clip_preprocess, sam_size, use_start_end, cfg.max_length)
                 batch.to(device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-                    parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix)
+                    parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix, aux_heads, cfg.dense_aux_weight,
+                                      cfg.grounding_aux_weight)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
-                    totals[key] += value / cfg.grad_accum
+                    totals[key] = totals.get(key, 0.0) + value / cfg.grad_accum
                 images_done += len(items) * dist.world
             dist.average_gradients(params)
             totals = dist.mean(totals)

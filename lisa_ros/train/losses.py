@@ -45,9 +45,16 @@ class LossParts:
     bce: torch.Tensor
     dice: torch.Tensor
     num_masks: int
+    aux: torch.Tensor | None = None  # dense encoder supervision (train.dense_aux), when used
+    grounding: torch.Tensor | None = None  # prompt grounding loss (train.dense_aux), when used
 
     def as_floats(self) -> dict[str, float]:
-        return {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
+        out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
+        for name in ("aux", "grounding"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = float(value)
+        return out
 
 
 def sigmoid_ce_loss(inputs: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:

@@ -1,0 +1,126 @@
+"""Dense encoder supervision (lisa_ros.train.dense_aux): its labels, its cells, and a run with it."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from lisa_ros.core.preprocess import SamResize
+from lisa_ros.train.dense_aux import DenseAuxHeads, dense_aux_loss, grid_shares, label_maps, vocabularies
+from train_helpers import SCENE_SIZE, train_config
+
+
+def test_label_maps_paint_each_visible_mask_with_its_classes():
+    categories, colours = vocabularies()
+    mug = np.zeros((4, 6), bool)
+    mug[:2, :3] = True
+    apple = np.zeros((4, 6), bool)
+    apple[3, 5] = True
+    maps = label_maps([(categories[2], colours[1]), (categories[0], colours[0])], [mug, apple])
+    assert maps.category[0, 0] == 3 and maps.colour[0, 0] == 2
+    assert maps.category[3, 5] == 1 and maps.colour[3, 5] == 1
+    assert (maps.category[2, :5] == 0).all() and int((maps.category > 0).sum()) == 7
+    assert label_maps([], []) is None
+
+
+def test_grid_shares_count_pixels_per_cell():
+    labels = torch.zeros((4, 4), dtype=torch.long)
+    labels[0, 0] = 2  # one of the top-left cell's four pixels
+    labels[2:, 2:] = 1  # the whole bottom-right cell
+    shares, weight = grid_shares(labels, 3, 2)
+    torch.testing.assert_close(shares[0], torch.tensor([0.75, 0.0, 0.25]))
+    torch.testing.assert_close(shares[3], torch.tensor([0.0, 1.0, 0.0]))
+    torch.testing.assert_close(weight, torch.ones(4))
+    # SAM's layout: the 4x4 source resized to 8x8 at the top-left of a 16 px input, 4x4 grid:
+    # only the top-left 2x2 cells show the source
+    shares, weight = grid_shares(labels, 3, 4, frame=(8, 8), input_size=16)
+    torch.testing.assert_close(weight.view(4, 4)[:2, :2], torch.ones(2, 2))
+    assert weight.view(4, 4)[2:].sum() == 0 and weight.view(4, 4)[:, 2:].sum() == 0
+    torch.testing.assert_close(shares[0], torch.tensor([0.75, 0.0, 0.25]))
+    torch.testing.assert_close(shares[5], torch.tensor([0.0, 1.0, 0.0]))
+    # an edge cell half covered by the source
+    _, weight = grid_shares(labels, 3, 4, frame=(6, 8), input_size=16)
+    torch.testing.assert_close(weight.view(4, 4)[:, 0], torch.tensor([1.0, 0.5, 0.0, 0.0]))
+
+
+def _scene_maps():
+    from lisa_ros.data.synth import render_scene
+
+    sample = render_scene(5, 0, SCENE_SIZE)
+    return label_maps([(o.category, o.colour) for o in sample.objects], [np.asarray(m, bool) for m in sample.object_masks])
+
+
+def test_sam_padding_cells_do_not_count_and_gradients_reach_the_encoder_outputs():
+    torch.manual_seed(0)
+    maps = _scene_maps()
+    heads = DenseAuxHeads(8, 6)
+    # an 80x60 scene in a 64 px SAM input sits in the top 48 rows: grid row 3 (rows 48-63) is padding
+    resize = SamResize(original_size=(60, 80), resized_size=(48, 64), input_size=64)
+    tokens = torch.randn(1, 4, 8, requires_grad=True)
+    sam = torch.randn(1, 6, 4, 4, requires_grad=True)
+    loss = dense_aux_loss(heads, tokens, sam, [maps], [resize])
+    loss.backward()
+    assert tokens.grad.abs().sum() > 0 and sam.grad[..., :3, :].abs().sum() > 0
+    assert sam.grad[..., 3, :].abs().sum() == 0
+    changed = sam.detach().clone()
+    changed[..., 3, :] += 10.0
+    torch.testing.assert_close(dense_aux_loss(heads, tokens, changed, [maps], [resize]), loss)
+    # images without annotations add nothing
+    assert dense_aux_loss(heads, tokens, sam, [None], [resize]) is None
+
+
+def test_run_with_dense_supervision_logs_it_and_saves_the_official_layout(micro_spec, synth_folder, tmp_path):
+    from lisa_ros.train.checkpoints import load_state
+    from lisa_ros.train.loop import train
+
+    # scenes rendered on the fly: a ReasonSeg folder carries no per-object masks
+    cfg = replace(train_config(tmp_path / "aux", micro_spec, synth_folder, synth_seed=9, synth_size=SCENE_SIZE,
+                               steps=3, dense_aux_weight=1.0), data=[])
+    result = train(cfg)
+    assert result.last_losses["aux"] > 0
+    logged = [json.loads(line) for line in (tmp_path / "aux" / "log.jsonl").read_text().splitlines()]
+    assert all("aux" in row for row in logged)
+    state = load_state(tmp_path / "aux" / "state.pt")
+    assert "clip_head.weight" in state["extra"]["dense_aux_heads"]
+    keys = json.loads((result.model_folder / "pytorch_model.bin.index.json").read_text())["weight_map"]
+    assert not any("head.weight" in k and ("clip_head" in k or "sam_head" in k) for k in keys)
+
+
+def test_dense_supervision_needs_trainable_encoders(micro_spec, synth_folder, tmp_path):
+    from lisa_ros.train.loop import train
+
+    cfg = train_config(tmp_path / "lora", micro_spec, synth_folder, mode="lora", dense_aux_weight=1.0)
+    with pytest.raises(ValueError, match="--full"):
+        train(cfg)
+
+
+def test_grounding_loss_teaches_each_prompt_to_point_at_its_own_target():
+    """Two prompts for two objects of one image: minimising the loss over the prompts alone
+    (encoder cells fixed) must make each prompt's most likely cell lie inside its own target,
+    and padding cells must get no gradient."""
+    from lisa_ros.train.dense_aux import grounding_loss
+
+    torch.manual_seed(0)
+    heads = DenseAuxHeads(8, 6, match_width=6)
+    resize = SamResize(original_size=(60, 80), resized_size=(48, 64), input_size=64)  # grid row 3: padding
+    masks = torch.zeros((2, 60, 80))
+    masks[0, :15, :20] = 1.0  # cell (0, 0)
+    masks[1, 40:60, 60:80] = 1.0  # cell (2, 3): source rows 40-59 are SAM input rows 32-47
+    sam = torch.randn(1, 6, 4, 4, requires_grad=True)
+    prompts = torch.randn(2, 6, requires_grad=True)
+    loss = grounding_loss(heads, [prompts], sam, [masks], [resize])
+    loss.backward()
+    assert sam.grad[..., 3, :].abs().sum() == 0 and sam.grad[..., :3, :].abs().sum() > 0
+    optimiser = torch.optim.Adam([prompts], lr=0.1)
+    cells = sam.detach()
+    for _ in range(200):
+        optimiser.zero_grad()
+        grounding_loss(heads, [prompts], cells, [masks], [resize]).backward()
+        optimiser.step()
+    with torch.no_grad():
+        scores = heads.prompt_match(prompts) @ heads.cell_match(cells[0].flatten(1).T).T
+        scores[:, 12:] = float("-inf")
+    assert scores.argmax(1).tolist() == [0, 2 * 4 + 3]
+    assert grounding_loss(heads, [prompts[:0]], sam, [masks[:0]], [resize]) is None
