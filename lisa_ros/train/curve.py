@@ -4,7 +4,8 @@ Usage::
 
     python -m lisa_ros.train.curve RUN/log.jsonl docs/lisa_tiny_loss.png [--table-every 100]
 
-The PNG has two panels: the training losses (total, CE, BCE, Dice; smoothed with an
+The PNG has two panels: the training losses (total, CE, BCE, Dice, and the auxiliary terms of
+from-scratch runs when logged; smoothed with an
 exponential moving average of 0.9, raw values faint) against the step, and the validation
 gIoU / cIoU recorded during the run, if any. The table (printed) averages each loss over
 windows of ``--table-every`` steps.
@@ -22,7 +23,15 @@ import numpy as np
 __all__ = ["read_log", "loss_table", "plot_curve", "main"]
 
 _SERIES = (("loss", (40, 40, 40)), ("ce", (31, 119, 180)), ("bce", (214, 39, 40)), ("dice", (44, 160, 44)))
+# the auxiliary terms of from-scratch runs (train.dense_aux), drawn when every step logged them
+_OPTIONAL_SERIES = (("grounding", (23, 190, 207)), ("aux", (140, 86, 75)))
 _VAL_SERIES = (("giou", (148, 103, 189)), ("ciou", (255, 127, 14)))
+
+
+def _series(steps: list[dict]) -> tuple:
+    """The loss parts to draw: LISA's, plus any auxiliary term that every step logged."""
+    extra = tuple(item for item in _OPTIONAL_SERIES if steps and all(item[0] in r for r in steps))
+    return _SERIES + extra
 
 
 def read_log(path: str | Path) -> tuple[list[dict], list[dict]]:
@@ -42,14 +51,13 @@ def read_log(path: str | Path) -> tuple[list[dict], list[dict]]:
 
 def loss_table(steps: list[dict], every: int = 100) -> str:
     """Markdown table: mean loss parts over windows of ``every`` steps."""
-    lines = ["| steps | loss | CE | BCE | Dice |", "|---|---|---|---|---|"]
+    names = [name for name, _ in _series(steps)]
+    headers = {"loss": "loss", "ce": "CE", "bce": "BCE", "dice": "Dice"}
+    lines = ["| steps | " + " | ".join(headers.get(n, n) for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for start in range(0, len(steps), every):
         window = steps[start : start + every]
-        mean = {k: float(np.mean([r[k] for r in window])) for k, _ in _SERIES}
-        lines.append(
-            f"| {window[0]['step']}-{window[-1]['step']} | {mean['loss']:.3f} | {mean['ce']:.3f} | "
-            f"{mean['bce']:.3f} | {mean['dice']:.3f} |"
-        )
+        means = " | ".join(f"{float(np.mean([r[n] for r in window])):.3f}" for n in names)
+        lines.append(f"| {window[0]['step']}-{window[-1]['step']} | {means} |")
     return "\n".join(lines)
 
 
@@ -96,14 +104,15 @@ def plot_curve(steps: list[dict], validations: list[dict], path: str | Path, tit
 
     x = np.array([r["step"] for r in steps], float)
     x_max = float(x.max()) if len(x) else 1.0
-    smooth = {k: _ema(np.array([r[k] for r in steps], float)) for k, _ in _SERIES}
+    series = _series(steps)
+    smooth = {k: _ema(np.array([r[k] for r in steps], float)) for k, _ in series}
     y_max = float(np.percentile(smooth["loss"], 99)) * 1.05 if len(x) else 1.0
     top, to_px = _panel(900, 360, x_max, y_max, f"{title}: training losses (EMA 0.9)", "step", "")
-    for name, colour in _SERIES:
+    for name, colour in series:
         raw = to_px(x, np.array([r[name] for r in steps], float))
         faint = tuple(int(c + (255 - c) * 0.75) for c in colour)
         cv2.polylines(top, [raw], False, faint, 1, cv2.LINE_AA)
-    for index, (name, colour) in enumerate(_SERIES):
+    for index, (name, colour) in enumerate(series):
         cv2.polylines(top, [to_px(x, smooth[name])], False, colour, 2, cv2.LINE_AA)
         cv2.putText(top, name, (760, 50 + 18 * index), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 2, cv2.LINE_AA)
     panels = [top]
