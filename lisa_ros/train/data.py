@@ -377,8 +377,11 @@ class TrainStream:
 
     def __init__(self, source: Source, seed: int, conversations_per_image: int = 3, phrase_long_prob: float = 0.0,
                  extra_explicit: int = 0, extra_absent: float = 0.0, described_prob: float = 0.0,
-                 extra_multi: float = 0.0, extra_vqa: int = 0):
+                 extra_multi: float = 0.0, extra_vqa: int = 0, dense_labels: bool = False):
         self.source = source
+        # per-pixel category/colour maps only for runs that use them (train.dense_aux): they cost
+        # a paint per object and 300 KB per 320x240 item on the way from a prefetch worker
+        self.dense_labels = bool(dense_labels)
         self.extra_vqa = int(extra_vqa)
         self.extra_multi = float(extra_multi)
         self.described_prob = float(described_prob)
@@ -407,8 +410,8 @@ class TrainStream:
             record, rng, self.conversations_per_image, self.phrase_long_prob, self.extra_explicit, self.extra_absent,
             self.described_prob, self.extra_multi, self.extra_vqa,
         )
-        return TrainItem(record.name, record.image, record.family, conversations,
-                         label_maps(record.objects, record.object_masks))
+        maps = label_maps(record.objects, record.object_masks) if self.dense_labels else None
+        return TrainItem(record.name, record.image, record.family, conversations, maps)
 
     def items(self, start: int, count: int) -> list[TrainItem]:
         return [self.item(start + k) for k in range(count)]

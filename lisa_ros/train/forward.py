@@ -23,6 +23,7 @@ from lisa_ros.core.postprocess import upscale_mask_logits
 from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .batching import Batch
+from .dense_aux import dense_aux_loss, grounding_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
 
 __all__ = ["ForwardOutput", "lisa_forward", "lisa_loss"]
@@ -207,8 +208,6 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
     parts = combine(out.ce, bce, dice, count, weights)
     if aux_heads is None:
         return parts
-    from .dense_aux import dense_aux_loss, grounding_loss
-
     if aux_weight > 0:
         aux = dense_aux_loss(aux_heads, out.image_tokens, out.sam_embeddings, batch.label_maps, batch.sam_resizes)
         if aux is not None:

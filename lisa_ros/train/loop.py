@@ -451,7 +451,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     stream = TrainStream(_source(cfg), cfg.seed, cfg.conversations_per_image, cfg.phrase_long_prob, cfg.extra_explicit,
-                         cfg.extra_absent, cfg.described_answers, cfg.extra_multi, cfg.extra_vqa)
+                         cfg.extra_absent, cfg.described_answers, cfg.extra_multi, cfg.extra_vqa,
+                         dense_labels=cfg.dense_aux_weight > 0)
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()

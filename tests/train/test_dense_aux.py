@@ -84,6 +84,12 @@ def test_run_with_dense_supervision_logs_it_and_saves_the_official_layout(micro_
     assert all("aux" in row for row in logged)
     state = load_state(tmp_path / "aux" / "state.pt")
     assert "clip_head.weight" in state["extra"]["dense_aux_heads"]
+    # streams of runs without the dense loss do not paint label maps
+    from lisa_ros.train.data import SynthSource, TrainStream
+
+    source = SynthSource(9, size=SCENE_SIZE)
+    assert TrainStream(source, 0).item(0).label_maps is None
+    assert TrainStream(source, 0, dense_labels=True).item(0).label_maps is not None
     keys = json.loads((result.model_folder / "pytorch_model.bin.index.json").read_text())["weight_map"]
     assert not any("head.weight" in k and ("clip_head" in k or "sam_head" in k) for k in keys)
 
