@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='appended to the prompt unless present (default "Please output segmentation mask."; "" for none)',
     )
     parser.add_argument("--reference", action="store_true", help="use the slow official no-cache generation")
+    parser.add_argument("--min-component-area", type=int, default=0,
+                        help="drop mask parts smaller than this many pixels (the largest part stays) and "
+                             "recompute the boxes; 0 (default): the model's masks as they are")
     return parser
 
 
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> dict:
         prompt_suffix=SEG_PROMPT_SUFFIX if args.prompt_suffix is None else args.prompt_suffix,
     )
     output = segmenter.segment(image, args.prompt, reference=args.reference)
+    output = output.without_small_components(args.min_component_area)
     files, overlay = ([{} for _ in output.masks], None)
     if args.out:
         files, overlay = _write_outputs(Path(args.out), image, output)

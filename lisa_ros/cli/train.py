@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="from-scratch runs: add this weight times a loss that asks each [SEG] prompt, "
                           "projected with SAM's embedding cells into a shared space, to point at the cells "
                           "of its target mask (0: LISA objective only)")
+    opt.add_argument("--decision-aux-weight", type=float, default=d.decision_aux_weight,
+                     help="from-scratch runs: add this weight times a class-balanced loss that asks the "
+                          "LLM state choosing the first answer token whether the answer will hold a [SEG] "
+                          "(target there) or not (absent target) (0: LISA objective only)")
     opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
@@ -154,7 +158,8 @@ def config_from_args(args: argparse.Namespace):
         beta2=args.beta2, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
         min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,
         bce_weight=args.bce_weight, dice_weight=args.dice_weight, dense_aux_weight=args.dense_aux_weight,
-        grounding_aux_weight=args.grounding_aux_weight, device=args.device, threads=args.threads,
+        grounding_aux_weight=args.grounding_aux_weight, decision_aux_weight=args.decision_aux_weight,
+        device=args.device, threads=args.threads,
         grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
         val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,
         sam_dtype=args.sam_dtype, clip_dtype=args.clip_dtype, safetensors=args.safetensors, resume=args.resume, stop_after=args.stop_after, time_budget=args.time_budget,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
@@ -66,6 +66,20 @@ class SegmentationOutput:
     frame_cache_hit: bool = False
     answer_ids: list[int] = field(default_factory=list)
     finished: bool = True
+
+    def without_small_components(self, min_area: int) -> SegmentationOutput:
+        """A copy whose masks lost their parts smaller than ``min_area`` pixels (the largest
+        part of each mask stays), with boxes recomputed; scores, logits and text unchanged.
+        See :func:`~lisa_ros.core.postprocess.drop_small_components`."""
+        from .postprocess import drop_small_components, mask_box
+
+        if min_area <= 1:
+            return self
+        masks = []
+        for result in self.masks:
+            kept = drop_small_components(result.mask, min_area)
+            masks.append(replace(result, mask=kept, box=mask_box(kept)))
+        return replace(self, masks=masks)
 
     @property
     def answer_text(self) -> str:

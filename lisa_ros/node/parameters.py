@@ -156,6 +156,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Seconds a segment service call waits for its result before it returns ERROR.",
               _positive_seconds(86400.0)),
     # -- outputs (runtime) ---------------------------------------------------------------------
+    ParamSpec("min_component_area", int, "runtime",
+              "Pixels: drop connected parts of each mask smaller than this before boxes and masks are "
+              "published; the largest part of a mask always stays (0 = off, the official output; "
+              "0..100000000).",
+              _int_range(0, 100_000_000)),
     ParamSpec("publish_overlay", bool, "runtime",
               "Publish the overlay image (rgb8, masks and boxes drawn over the source) for rviz."),
     ParamSpec("diagnostics_period", float, "runtime", "Seconds between /diagnostics messages.",

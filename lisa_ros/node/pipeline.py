@@ -265,6 +265,8 @@ class Pipeline:
             )
             if request.cancel_requested:  # the end of the last stage is a boundary too
                 raise Cancelled()
+            # stray patches stretch the box a grasp planner reads (opt-in: not the official output)
+            output = output.without_small_components(settings.min_component_area)
         except conv.ImageConversionError as exc:
             self._finish_status(request, R.INVALID_INPUT, str(exc), header)
             return

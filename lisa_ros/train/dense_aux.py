@@ -17,6 +17,12 @@ A second loss, :func:`grounding_loss`, works on the mask side: each ``[SEG]`` pr
 embedding cells are projected into a shared space, and the prompt should point at the cells of
 its own target mask. It needs only the target masks, so it applies to any data.
 
+A third, :func:`mask_decision_loss`, works on the answer: a linear head on the LLM state that
+picks the first answer token predicts whether the answer will hold a ``[SEG]`` (the target is
+there) or not (an absent target). The LM head makes the same choice among several phrasings
+on each side, and the choice is one token of about ten per answer; this puts the decision's
+weight where a from-scratch model can see it. Balanced over the two classes.
+
 The heads are training-only: they are not part of the LISA checkpoint, so the saved model keeps
 the official layout. The dense loss trains the encoders (and CLIP's projector) only; the
 grounding loss also reaches the LLM through the ``[SEG]`` states. Records without object
@@ -31,7 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "grounding_loss"]
+__all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "grounding_loss",
+           "mask_decision_loss"]
 
 
 @dataclass
@@ -108,11 +115,12 @@ def grid_shares(labels: torch.Tensor, classes: int, grid: int, frame: tuple[int,
 
 
 class DenseAuxHeads(torch.nn.Module):
-    """Linear category and colour heads on CLIP tokens and on SAM's embedding cells, and the two
-    projections of the grounding loss (``[SEG]`` prompt and SAM cell into a shared space).
+    """Linear category and colour heads on CLIP tokens and on SAM's embedding cells, the two
+    projections of the grounding loss (``[SEG]`` prompt and SAM cell into a shared space), and
+    the mask-decision head on the LLM's states.
 
     Args:
-        clip_width: width of the projected CLIP tokens (the LLM's hidden size).
+        clip_width: width of the projected CLIP tokens and of the LLM's states (its hidden size).
         sam_width: channels of SAM's image embedding and width of the ``[SEG]`` prompts
             (``prompt_embed_dim`` = ``out_dim``).
         match_width: width of the shared space of the grounding loss.
@@ -127,6 +135,7 @@ class DenseAuxHeads(torch.nn.Module):
         self.sam_head = torch.nn.Linear(sam_width, self.num_categories + self.num_colours)
         self.prompt_match = torch.nn.Linear(sam_width, match_width)
         self.cell_match = torch.nn.Linear(sam_width, match_width)
+        self.decision = torch.nn.Linear(clip_width, 1)
 
 
 def _soft_ce(logits: torch.Tensor, shares: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -217,3 +226,21 @@ def grounding_loss(heads: DenseAuxHeads, prompts: list[torch.Tensor], sam_embedd
         total = loss if total is None else total + loss
         count += 1
     return None if total is None else total / count
+
+
+def mask_decision_loss(heads: DenseAuxHeads, decision_states: torch.Tensor, seg_counts: list[int]) -> torch.Tensor:
+    """Will the answer hold a ``[SEG]``? Class-balanced BCE of ``heads.decision`` (fp32 scalar).
+
+    Args:
+        decision_states: ``[C, hidden]`` per conversation, the LLM state that predicts the first
+            answer token (:attr:`~lisa_ros.train.forward.ForwardOutput.decision_states`).
+        seg_counts: per conversation, ``[SEG]`` tokens in its answer (label: count > 0).
+
+    Each class present in the batch weighs half (absent-target answers are a minority of the
+    conversations); a batch with one class only is its plain mean.
+    """
+    logits = heads.decision(decision_states.float()).squeeze(-1)
+    labels = torch.tensor([float(count > 0) for count in seg_counts], device=logits.device)
+    per_item = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    means = [per_item[labels == value].mean() for value in (0.0, 1.0) if bool((labels == value).any())]
+    return torch.stack(means).mean()

@@ -23,7 +23,7 @@ from lisa_ros.core.postprocess import upscale_mask_logits
 from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .batching import Batch
-from .dense_aux import dense_aux_loss, grounding_loss
+from .dense_aux import dense_aux_loss, grounding_loss, mask_decision_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
 
 __all__ = ["ForwardOutput", "lisa_forward", "lisa_loss"]
@@ -41,6 +41,8 @@ class ForwardOutput:
         image_tokens: ``[B, N, hidden]`` projected CLIP tokens (with their graph).
         sam_embeddings: ``[B, C, g, g]`` SAM image embeddings (with their graph).
         prompts: per image, ``[K_i, C]`` projected ``[SEG]`` states that prompted its masks.
+        decision_states: ``[C, hidden]`` per conversation, the state that predicts the first
+            answer token (where the model commits to answering with a mask or without one).
     """
 
     ce: torch.Tensor
@@ -50,6 +52,7 @@ class ForwardOutput:
     image_tokens: torch.Tensor | None = None
     sam_embeddings: torch.Tensor | None = None
     prompts: list[torch.Tensor] | None = None
+    decision_states: torch.Tensor | None = None
 
 
 def _requires_grad(module: torch.nn.Module) -> bool:
@@ -152,9 +155,11 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
     # Gather answer positions (CE) and [SEG] positions (masks) in one pass over the ids.
     ce_rows, ce_cols, ce_targets = [], [], []
     seg_rows, seg_cols, seg_counts = [], [], []
+    decision_cols = []
     for row, ids in enumerate(batch.input_ids):
         image_at = ids.index(IMAGE_TOKEN_INDEX)
         start = batch.prompt_lengths[row]
+        decision_cols.append(max(start, image_at + 1) + shift - 1)
         count = 0
         for position in range(max(start, image_at + 1), len(ids)):
             ce_rows.append(row)
@@ -191,17 +196,21 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
         low_res, _ = model.decode_masks(sam_embeddings[image_index : image_index + 1], prompts[cursor : cursor + count])
         cursor += count
         pred_masks.append(upscale_mask_logits(low_res, batch.sam_resizes[image_index]))
-    return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts)
+    decision_states = states[torch.arange(len(decision_cols), device=device), torch.tensor(decision_cols, device=device)]
+    return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts,
+                         decision_states)
 
 
 def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,
-              aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0) -> LossParts:
+              aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0,
+              decision_weight: float = 0.0) -> LossParts:
     """The LISA objective of one batch (CE + BCE + Dice, weighted).
 
     With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
     the dense encoder loss and ``grounding_weight`` times the prompt grounding loss are added
-    (from-scratch training; the LISA objective itself is unchanged). Their unweighted values
-    are reported as ``aux`` and ``grounding``.
+    (from-scratch training; the LISA objective itself is unchanged), and ``decision_weight``
+    times the mask-decision loss. Their unweighted values are reported as ``aux``,
+    ``grounding`` and ``decision``.
     """
     out = lisa_forward(model, batch, seg_token_id, share_prefix)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
@@ -218,4 +227,8 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
         if grounding is not None:
             parts.total = parts.total + grounding_weight * grounding
             parts.grounding = grounding.detach()
+    if decision_weight > 0:
+        decision = mask_decision_loss(aux_heads, out.decision_states, out.seg_counts)
+        parts.total = parts.total + decision_weight * decision
+        parts.decision = decision.detach()
     return parts

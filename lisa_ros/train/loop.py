@@ -74,6 +74,9 @@ class TrainConfig:
     dense_aux_weight: float = 0.0
     # weight of the prompt grounding loss (train.dense_aux.grounding_loss; from-scratch runs)
     grounding_aux_weight: float = 0.0
+    # weight of the mask-decision loss (train.dense_aux.mask_decision_loss: will the answer hold
+    # a [SEG]?; from-scratch runs, where absent targets are otherwise never learnt)
+    decision_aux_weight: float = 0.0
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -426,9 +429,10 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
 
     params = [p for p in model.parameters() if p.requires_grad]
     aux_heads = None
-    if cfg.dense_aux_weight > 0 or cfg.grounding_aux_weight > 0:
+    if cfg.dense_aux_weight > 0 or cfg.grounding_aux_weight > 0 or cfg.decision_aux_weight > 0:
         if cfg.mode != "full":
-            raise ValueError("--dense-aux-weight and --grounding-aux-weight train the image encoders: they need --full")
+            raise ValueError("--dense-aux-weight, --grounding-aux-weight and --decision-aux-weight are for "
+                             "from-scratch runs: they need --full")
         from .dense_aux import DenseAuxHeads
 
         aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)
@@ -517,6 +521,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 totals["aux"] = 0.0
             if cfg.grounding_aux_weight > 0:
                 totals["grounding"] = 0.0
+            if cfg.decision_aux_weight > 0:
+                totals["decision"] = 0.0
             for micro in range(cfg.grad_accum):
                 chunk = (step * cfg.grad_accum + micro) * dist.world + dist.rank
                 position = chunk * cfg.images_per_batch
@@ -525,7 +531,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 batch.to(device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                     parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix, aux_heads, cfg.dense_aux_weight,
-                                      cfg.grounding_aux_weight)
+                                      cfg.grounding_aux_weight, cfg.decision_aux_weight)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
                     totals[key] = totals.get(key, 0.0) + value / cfg.grad_accum

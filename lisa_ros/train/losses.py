@@ -47,10 +47,11 @@ class LossParts:
     num_masks: int
     aux: torch.Tensor | None = None  # dense encoder supervision (train.dense_aux), when used
     grounding: torch.Tensor | None = None  # prompt grounding loss (train.dense_aux), when used
+    decision: torch.Tensor | None = None  # mask-decision loss (train.dense_aux), when used
 
     def as_floats(self) -> dict[str, float]:
         out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
-        for name in ("aux", "grounding"):
+        for name in ("aux", "grounding", "decision"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)

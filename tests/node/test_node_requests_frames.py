@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from lisa_ros.node.frames import FrameStore
 from lisa_ros.node.requests import Outgoing, Request, RequestQueue, ResultSequencer
@@ -121,10 +122,11 @@ def test_request_first_finish_wins():
 class StandIn:
     """Returns a real SegmentationOutput built from precomputed masks (no model)."""
 
-    def __init__(self, delay: float = 0.0, fail: Exception | None = None):
-        self.delay, self.fail, self.calls = delay, fail, []
+    def __init__(self, delay: float = 0.0, fail: Exception | None = None, stray: bool = False):
+        self.delay, self.fail, self.calls, self.stray = delay, fail, [], stray
 
     def segment(self, image, instruction, *, frame_key=None, max_new_tokens=None, on_stage=None):
+        from lisa_ros.core.postprocess import mask_box
         from lisa_ros.core.results import MaskResult, SegmentationOutput, Status
 
         self.calls.append((image.shape, instruction, frame_key))
@@ -135,9 +137,11 @@ class StandIn:
             raise self.fail
         mask = np.zeros(image.shape[:2], bool)
         mask[1:3, 1:3] = True
+        if self.stray:  # one pixel in the far corner: the box grows to the whole frame
+            mask[-1, -1] = True
         on_stage("decoding_masks")
-        return SegmentationOutput(Status.OK, "Sure, [SEG].", [MaskResult(mask, 0.9, (1, 1, 3, 3), "Sure")],
-                                  image.shape[:2])
+        box = mask_box(mask)
+        return SegmentationOutput(Status.OK, "Sure, [SEG].", [MaskResult(mask, 0.9, box, "Sure")], image.shape[:2])
 
 
 def _pipeline(segmenter, **overrides):
@@ -187,6 +191,22 @@ def test_pipeline_topic_request_and_ids():
         assert published[0].header.stamp.sec == 1 and len(published[0].masks) == 1
         assert first.outgoing.answer == "Sure." and second.outgoing.result.error == "instruction is empty"
         assert pipe.segmenter.calls[0][2] == "frame-1"
+    finally:
+        pipe.close()
+
+
+@pytest.mark.parametrize("min_area, box, pixels", [(0, (1, 1, 7, 5), 5), (2, (1, 1, 2, 2), 4)])
+def test_pipeline_drops_small_mask_parts_only_when_asked(min_area, box, pixels):
+    """min_component_area 0 publishes the model's mask as it is; 2 drops the stray pixel, and
+    the published box and mask follow."""
+    pipe, published = _pipeline(StandIn(stray=True), min_component_area=min_area)
+    try:
+        pipe.frames.push(_frame())
+        pipe.submit("topic", "find it")
+        _wait(lambda: len(published) == 1)
+        roi = published[0].boxes[0]
+        assert (roi.x_offset, roi.y_offset, roi.width, roi.height) == box
+        assert sum(1 for value in published[0].masks[0].data if value) == pixels
     finally:
         pipe.close()
 

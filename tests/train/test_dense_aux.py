@@ -77,13 +77,13 @@ def test_run_with_dense_supervision_logs_it_and_saves_the_official_layout(micro_
 
     # scenes rendered on the fly: a ReasonSeg folder carries no per-object masks
     cfg = replace(train_config(tmp_path / "aux", micro_spec, synth_folder, synth_seed=9, synth_size=SCENE_SIZE,
-                               steps=3, dense_aux_weight=1.0), data=[])
+                               steps=3, dense_aux_weight=1.0, decision_aux_weight=1.0, extra_absent=1.0), data=[])
     result = train(cfg)
-    assert result.last_losses["aux"] > 0
+    assert result.last_losses["aux"] > 0 and result.last_losses["decision"] > 0
     logged = [json.loads(line) for line in (tmp_path / "aux" / "log.jsonl").read_text().splitlines()]
-    assert all("aux" in row for row in logged)
+    assert all("aux" in row and "decision" in row for row in logged)
     state = load_state(tmp_path / "aux" / "state.pt")
-    assert "clip_head.weight" in state["extra"]["dense_aux_heads"]
+    assert {"clip_head.weight", "decision.weight"} <= set(state["extra"]["dense_aux_heads"])
     # streams of runs without the dense loss do not paint label maps
     from lisa_ros.train.data import SynthSource, TrainStream
 
@@ -92,6 +92,7 @@ def test_run_with_dense_supervision_logs_it_and_saves_the_official_layout(micro_
     assert TrainStream(source, 0, dense_labels=True).item(0).label_maps is not None
     keys = json.loads((result.model_folder / "pytorch_model.bin.index.json").read_text())["weight_map"]
     assert not any("head.weight" in k and ("clip_head" in k or "sam_head" in k) for k in keys)
+    assert not any(k.startswith("decision") or ".decision." in k for k in keys)
 
 
 def test_dense_supervision_needs_trainable_encoders(micro_spec, synth_folder, tmp_path):
@@ -103,9 +104,10 @@ def test_dense_supervision_needs_trainable_encoders(micro_spec, synth_folder, tm
 
 
 def test_grounding_loss_teaches_each_prompt_to_point_at_its_own_target():
-    """Two prompts for two objects of one image: minimising the loss over the prompts alone
-    (encoder cells fixed) must make each prompt's most likely cell lie inside its own target,
-    and padding cells must get no gradient."""
+    """Two prompts for two objects of one image: minimising the loss over the prompts and the
+    encoder cells must make each prompt's most likely cell lie inside its own target, and
+    padding cells must get no gradient. (Over the prompts alone, a cell whose projection lies
+    inside the others' hull could never win a dot product: the outcome would hang on the seed.)"""
     from lisa_ros.train.dense_aux import grounding_loss
 
     torch.manual_seed(0)
@@ -119,8 +121,8 @@ def test_grounding_loss_teaches_each_prompt_to_point_at_its_own_target():
     loss = grounding_loss(heads, [prompts], sam, [masks], [resize])
     loss.backward()
     assert sam.grad[..., 3, :].abs().sum() == 0 and sam.grad[..., :3, :].abs().sum() > 0
-    optimiser = torch.optim.Adam([prompts], lr=0.1)
-    cells = sam.detach()
+    cells = sam.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([prompts, cells], lr=0.1)
     for _ in range(200):
         optimiser.zero_grad()
         grounding_loss(heads, [prompts], cells, [masks], [resize]).backward()
@@ -130,3 +132,34 @@ def test_grounding_loss_teaches_each_prompt_to_point_at_its_own_target():
         scores[:, 12:] = float("-inf")
     assert scores.argmax(1).tolist() == [0, 2 * 4 + 3]
     assert grounding_loss(heads, [prompts[:0]], sam, [masks[:0]], [resize]) is None
+
+
+def test_mask_decision_loss_weighs_both_classes_equally_and_can_be_learnt():
+    """One absent-target answer among four: the loss is the mean of the two class means (not of
+    the five items), and a head trained on states that carry the answer separates them."""
+    from lisa_ros.train.dense_aux import mask_decision_loss
+
+    torch.manual_seed(0)
+    heads = DenseAuxHeads(8, 6)
+    states = torch.randn(5, 8)
+    counts = [1, 0, 2, 1, 1]
+    loss = mask_decision_loss(heads, states, counts)
+    logits = heads.decision(states).squeeze(-1)
+    labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0])
+    per_item = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    expected = 0.5 * (per_item[1] + per_item[[0, 2, 3, 4]].mean())
+    assert torch.allclose(loss, expected)
+    assert not torch.allclose(loss, per_item.mean())
+    # one class only: its plain mean
+    assert torch.allclose(mask_decision_loss(heads, states[[0, 2]], [1, 1]), per_item[[0, 2]].mean())
+    # states whose first feature says whether a mask follows: the head learns to read it
+    states = torch.randn(64, 8)
+    counts = [int(value > 0) for value in states[:, 0].tolist()]
+    optimiser = torch.optim.Adam(heads.decision.parameters(), lr=0.05)
+    for _ in range(200):
+        optimiser.zero_grad()
+        mask_decision_loss(heads, states, counts).backward()
+        optimiser.step()
+    assert mask_decision_loss(heads, states, counts) < 0.2
+    predicted = (heads.decision(states).squeeze(-1) > 0).long().tolist()
+    assert np.mean([p == c for p, c in zip(predicted, counts)]) >= 0.95
