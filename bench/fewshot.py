@@ -18,7 +18,7 @@ The comparison, end to end (every step on the CPU unless ``--device cuda``):
 Example (the recorded run of docs/benchmarks.md)::
 
     .venv/bin/python bench/fewshot.py --train-base --family world_knowledge --base-time-budget 2400 \\
-        --out bench_out/fewshot_world_knowledge
+        --out bench_out/fewshot_world_knowledge_v5
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def drop_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if min_area <= 1 or not mask.any():
         return mask.copy()
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]  # label 0 is the background
     keep = areas >= min_area
     keep[int(np.argmax(areas))] = True

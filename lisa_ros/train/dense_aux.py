@@ -25,8 +25,9 @@ weight where a from-scratch model can see it. Balanced over the two classes.
 
 The heads are training-only: they are not part of the LISA checkpoint, so the saved model keeps
 the official layout. The dense loss trains the encoders (and CLIP's projector) only; the
-grounding loss also reaches the LLM through the ``[SEG]`` states. Records without object
-annotations (ReasonSeg folders) contribute nothing to the dense loss.
+grounding loss also reaches the LLM through the ``[SEG]`` states; the decision loss trains the
+LLM and, through the image tokens it attends to, CLIP. Records without object annotations
+(ReasonSeg folders) contribute nothing to the dense loss.
 """
 
 from __future__ import annotations
