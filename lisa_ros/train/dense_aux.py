@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "grounding_loss",
-           "mask_decision_loss"]
+           "mask_decision_loss", "load_heads"]
 
 
 @dataclass
@@ -137,6 +137,19 @@ class DenseAuxHeads(torch.nn.Module):
         self.prompt_match = torch.nn.Linear(sam_width, match_width)
         self.cell_match = torch.nn.Linear(sam_width, match_width)
         self.decision = torch.nn.Linear(clip_width, 1)
+
+
+def load_heads(heads: DenseAuxHeads, saved: dict[str, torch.Tensor]) -> list[str]:
+    """Load saved head weights (``--resume``); return the names of heads the state lacks.
+
+    A state written before a head existed (the decision head came last) lacks its weights: that
+    head keeps its fresh initialisation. Weights of an unknown head, or of a different shape,
+    are an error.
+    """
+    missing, unexpected = heads.load_state_dict(saved, strict=False)
+    if unexpected:
+        raise ValueError(f"saved auxiliary heads hold unknown weights: {', '.join(unexpected)}")
+    return sorted({name.split(".")[0] for name in missing})
 
 
 def _soft_ce(logits: torch.Tensor, shares: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

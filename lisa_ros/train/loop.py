@@ -433,11 +433,13 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
         if cfg.mode != "full":
             raise ValueError("--dense-aux-weight, --grounding-aux-weight and --decision-aux-weight are for "
                              "from-scratch runs: they need --full")
-        from .dense_aux import DenseAuxHeads
+        from .dense_aux import DenseAuxHeads, load_heads
 
         aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)
         if state is not None and "dense_aux_heads" in state.get("extra", {}):
-            aux_heads.load_state_dict(state["extra"]["dense_aux_heads"])
+            fresh = load_heads(aux_heads, state["extra"]["dense_aux_heads"])
+            if fresh and dist.main:
+                log.info("auxiliary heads not in the saved state, starting fresh: %s", ", ".join(fresh))
         dist.broadcast_parameters(aux_heads)
         params += list(aux_heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)

@@ -163,3 +163,18 @@ def test_mask_decision_loss_weighs_both_classes_equally_and_can_be_learnt():
     assert mask_decision_loss(heads, states, counts) < 0.2
     predicted = (heads.decision(states).squeeze(-1) > 0).long().tolist()
     assert np.mean([p == c for p, c in zip(predicted, counts)]) >= 0.95
+
+
+def test_heads_of_an_older_state_load_and_the_newer_head_starts_fresh():
+    """A state saved before the decision head existed still resumes; unknown weights do not."""
+    from lisa_ros.train.dense_aux import load_heads
+
+    torch.manual_seed(0)
+    saved = {k: v for k, v in DenseAuxHeads(8, 6).state_dict().items() if not k.startswith("decision.")}
+    heads = DenseAuxHeads(8, 6)
+    fresh_decision = heads.decision.weight.clone()
+    assert load_heads(heads, saved) == ["decision"]
+    assert torch.equal(heads.clip_head.weight, saved["clip_head.weight"])
+    assert torch.equal(heads.decision.weight, fresh_decision)
+    with pytest.raises(ValueError, match="unknown weights: extra.weight"):
+        load_heads(heads, {**saved, "extra.weight": torch.zeros(1)})
