@@ -22,8 +22,6 @@ evaluation, 424242, nor by the tests). Output: a table on stdout and ``--json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -33,6 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+import probe_cli  # noqa: E402  (bench/, the script's own folder)
 
 # Objects smaller than this (visible pixels) are skipped: mostly hidden, their IoU is noise.
 MIN_VISIBLE_PIXELS = 100
@@ -86,20 +86,8 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="lisa-tiny", help="model name or folder")
-    p.add_argument("--seed", type=int, default=515151)
-    p.add_argument("--scenes", type=int, default=60)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", help="write the result here")
-    args = p.parse_args(argv)
-
-    import torch
-
-    from lisa_ros.core.segmenter import LisaSegmenter
-
-    torch.set_num_threads(args.threads)
-    segmenter = LisaSegmenter.from_pretrained(args.model, device="cpu", frame_cache_size=0)
+    args = probe_cli.parse_args(__doc__, 60, argv)
+    segmenter = probe_cli.load_segmenter(args)
     result = {"model": args.model, **probe(segmenter, args.seed, args.scenes)}
     print(f"model {args.model}: {result['objects']} objects in {args.scenes} scenes of seed {args.seed}")
     print(f"  iou_target {result['iou_target']:.3f}   iou_union {result['iou_union']:.3f}   "
@@ -108,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'category':<12} {'n':>3} {'iou_target':>10} {'iou_union':>10}")
     for name, row in result["categories"].items():
         print(f"  {name:<12} {row['count']:>3} {row['iou_target']:>10.3f} {row['iou_union']:>10.3f}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    probe_cli.write_json(args.json, result)
     return 0
 
 

@@ -6,8 +6,8 @@ commits to that with its first answer token. This probe asks, on each synthetic 
 question twice: once for a category that is in the scene and once for one that is not ("What is
 the cup in this image? Please output segmentation mask."). It reads the probability the model
 gives, at that first step, to the tokens that begin the absent-target answers of the training data
-and no answer with a mask ("There", "Sorry", "No"; "The" and "I" begin both kinds). The same template on both sides removes what the question's
-wording alone would reveal.
+and no answer with a mask ("There", "Sorry", "No"; "The" and "I" begin both kinds). The same
+template on both sides removes what the question's wording alone would reveal.
 
 Reported: the mean of that probability for present and for absent targets, the AUC of telling
 them apart by it (0.5: no presence signal), and the share of each side whose greedy first token
@@ -19,8 +19,6 @@ begins an absent-target answer. Scenes come from ``--seed`` (default 515151, as
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+import probe_cli  # noqa: E402  (bench/, the script's own folder)
 
 
 class _Slots(dict):
@@ -60,13 +60,13 @@ def absent_answer_starts(tokenizer) -> set[int]:
     return absent - with_mask
 
 
-def first_token_probs(segmenter, image: np.ndarray, question: str):
-    """Softmax ``float32 [vocab]`` of the first answer token for ``question`` about ``image``."""
+def first_token_probs(segmenter, features, question: str):
+    """Softmax ``float32 [vocab]`` of the first answer token for ``question`` about an image whose
+    encoder outputs are ``features`` (``segmenter.encode_image``)."""
     import torch
 
     from lisa_ros.core.prompt import build_prompt_ids
 
-    features, _, _ = segmenter.encode_image(image)
     prompt = build_prompt_ids(segmenter.tokenizer, question, use_im_start_end=segmenter.config.mm_use_im_start_end)
     model = segmenter.model
     with torch.inference_mode():
@@ -89,10 +89,11 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
         missing = [c for c in CATEGORY_NAMES if c not in categories]
         if not unique or not missing:
             continue
+        features, _, _ = segmenter.encode_image(scene.image)  # once for both questions
         for category, p_list, greedy_list in ((unique[int(rng.integers(len(unique)))], present_p, present_greedy),
                                               (missing[int(rng.integers(len(missing)))], absent_p, absent_greedy)):
             question = f"What is the {category} in this image? Please output segmentation mask."
-            probs = first_token_probs(segmenter, scene.image, question)
+            probs = first_token_probs(segmenter, features, question)
             p_list.append(float(probs[starts].sum()))
             greedy_list.append(int(np.argmax(probs)) in starts)
     present, absent = np.array(present_p), np.array(absent_p)
@@ -111,29 +112,15 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="lisa-tiny", help="model name or folder")
-    p.add_argument("--seed", type=int, default=515151)
-    p.add_argument("--scenes", type=int, default=100)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", help="write the result here")
-    args = p.parse_args(argv)
-
-    import torch
-
-    from lisa_ros.core.segmenter import LisaSegmenter
-
-    torch.set_num_threads(args.threads)
-    segmenter = LisaSegmenter.from_pretrained(args.model, device="cpu", frame_cache_size=0)
+    args = probe_cli.parse_args(__doc__, 100, argv)
+    segmenter = probe_cli.load_segmenter(args)
     result = {"model": args.model, **probe(segmenter, args.seed, args.scenes)}
     print(f"model {args.model}: {result['pairs']} present/absent question pairs on scenes of seed {args.seed}")
     print(f"  P(first token begins an absent answer): present {result['p_absent_start_present']:.3f}, "
           f"absent {result['p_absent_start_absent']:.3f}, AUC {result['auc']:.3f}")
     print(f"  greedy first token begins an absent answer: present {result['greedy_absent_start_present']:.1%}, "
           f"absent {result['greedy_absent_start_absent']:.1%}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    probe_cli.write_json(args.json, result)
     return 0
 
 

@@ -105,6 +105,12 @@ class TrainConfig:
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.ce_weight, self.bce_weight, self.dice_weight)
 
+    def aux_weights(self) -> dict[str, float]:
+        """The auxiliary terms in use (weight > 0), by the name their value is logged under."""
+        weights = {"aux": self.dense_aux_weight, "grounding": self.grounding_aux_weight,
+                   "decision": self.decision_aux_weight}
+        return {name: weight for name, weight in weights.items() if weight > 0}
+
 
 @dataclass
 class TrainResult:
@@ -429,7 +435,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
 
     params = [p for p in model.parameters() if p.requires_grad]
     aux_heads = None
-    if cfg.dense_aux_weight > 0 or cfg.grounding_aux_weight > 0 or cfg.decision_aux_weight > 0:
+    aux_terms = list(cfg.aux_weights())
+    if aux_terms:
         if cfg.mode != "full":
             raise ValueError("--dense-aux-weight, --grounding-aux-weight and --decision-aux-weight are for "
                              "from-scratch runs: they need --full")
@@ -517,14 +524,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         for step in range(start, end):
             lr = set_lr(step, elapsed_before + time.perf_counter() - started)
-            totals: dict[str, float] = {"loss": 0.0, "ce": 0.0, "bce": 0.0, "dice": 0.0}
-            # every rank reports the same keys (dist.mean)
-            if cfg.dense_aux_weight > 0:
-                totals["aux"] = 0.0
-            if cfg.grounding_aux_weight > 0:
-                totals["grounding"] = 0.0
-            if cfg.decision_aux_weight > 0:
-                totals["decision"] = 0.0
+            # every rank reports the same keys (dist.mean), the auxiliary terms included
+            totals = dict.fromkeys(["loss", "ce", "bce", "dice", *aux_terms], 0.0)
             for micro in range(cfg.grad_accum):
                 chunk = (step * cfg.grad_accum + micro) * dist.world + dist.rank
                 position = chunk * cfg.images_per_batch
@@ -536,7 +537,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                                       cfg.grounding_aux_weight, cfg.decision_aux_weight)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
-                    totals[key] = totals.get(key, 0.0) + value / cfg.grad_accum
+                    totals[key] += value / cfg.grad_accum
                 images_done += len(items) * dist.world
             dist.average_gradients(params)
             totals = dist.mean(totals)
