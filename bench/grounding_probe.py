@@ -85,10 +85,7 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = probe_cli.parse_args(__doc__, 60, argv)
-    segmenter = probe_cli.load_segmenter(args)
-    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes)}
+def report(result: dict, args) -> None:
     print(f"model {args.model}: {result['objects']} objects in {args.scenes} scenes of seed {args.seed}")
     print(f"  iou_target {result['iou_target']:.3f}   iou_union {result['iou_union']:.3f}   "
           f"target beats union {result['target_beats_union']:.1%}   "
@@ -96,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'category':<12} {'n':>3} {'iou_target':>10} {'iou_union':>10}")
     for name, row in result["categories"].items():
         print(f"  {name:<12} {row['count']:>3} {row['iou_target']:>10.3f} {row['iou_union']:>10.3f}")
-    probe_cli.write_json(args.json, result)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return probe_cli.run(__doc__, 60, probe, report, argv)
 
 
 if __name__ == "__main__":

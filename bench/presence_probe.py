@@ -111,17 +111,16 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = probe_cli.parse_args(__doc__, 100, argv)
-    segmenter = probe_cli.load_segmenter(args)
-    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes)}
+def report(result: dict, args) -> None:
     print(f"model {args.model}: {result['pairs']} present/absent question pairs on scenes of seed {args.seed}")
     print(f"  P(first token begins an absent answer): present {result['p_absent_start_present']:.3f}, "
           f"absent {result['p_absent_start_absent']:.3f}, AUC {result['auc']:.3f}")
     print(f"  greedy first token begins an absent answer: present {result['greedy_absent_start_present']:.1%}, "
           f"absent {result['greedy_absent_start_absent']:.1%}")
-    probe_cli.write_json(args.json, result)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return probe_cli.run(__doc__, 100, probe, report, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """What the probe scripts of bench/ share: their command line, the model they load, the JSON they write.
 
-Each probe (``grounding_probe.py``, ``presence_probe.py``) asks a model questions about synthetic
-scenes of one seed on the CPU; only its questions and its summary differ.
+Each probe (``grounding_probe.py``, ``presence_probe.py``, ``image_reliance_probe.py``) asks a
+model questions about synthetic scenes of one seed on the CPU; only its questions and its summary
+differ. :func:`run` is their whole ``main``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Callable
 
 # Scenes of this seed are used neither by training (9001), nor by the held-out evaluation
 # (424242), nor by the tests.
@@ -41,3 +43,15 @@ def write_json(path: str | None, result: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def run(doc: str, default_scenes: int, probe: Callable[..., dict], report: Callable[[dict, argparse.Namespace], None],
+        argv: list[str] | None = None) -> int:
+    """Parse the command line, load the model, ``probe(segmenter, seed, scenes)``, print
+    ``report(result, args)`` and write the JSON (``result`` plus the model's name)."""
+    args = parse_args(doc, default_scenes, argv)
+    segmenter = load_segmenter(args)
+    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes)}
+    report(result, args)
+    write_json(args.json, result)
+    return 0

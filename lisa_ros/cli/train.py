@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="from-scratch runs: add this weight times a class-balanced loss that asks the "
                           "LLM state choosing the first answer token whether the answer will hold a [SEG] "
                           "(target there) or not (absent target) (0: LISA objective only)")
+    opt.add_argument("--image-token-weight", type=float, default=d.image_token_weight,
+                     help="from-scratch runs: add this weight times the mean square of the projected "
+                          "CLIP tokens, which otherwise grow into one shared vector the LLM never learns "
+                          "to read (0: LISA objective only)")
     opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
@@ -159,6 +163,7 @@ def config_from_args(args: argparse.Namespace):
         min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,
         bce_weight=args.bce_weight, dice_weight=args.dice_weight, dense_aux_weight=args.dense_aux_weight,
         grounding_aux_weight=args.grounding_aux_weight, decision_aux_weight=args.decision_aux_weight,
+        image_token_weight=args.image_token_weight,
         device=args.device, threads=args.threads,
         grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
         val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,

@@ -28,6 +28,13 @@ the official layout. The dense loss trains the encoders (and CLIP's projector) o
 grounding loss also reaches the LLM through the ``[SEG]`` states; the decision loss trains the
 LLM and, through the image tokens it attends to, CLIP. Records without object annotations
 (ReasonSeg folders) contribute nothing to the dense loss.
+
+A fourth, :func:`image_token_scale_loss`, needs no head: the mean square of the projected CLIP
+tokens. Without it, a CLIP trained from scratch drifts to tokens that are almost one shared
+vector (norm about 60, against 0.3 for a word embedding; the shared part holds about 90 % of
+it), and the LLM never learns to read them: with a rolled batch of images, its answer
+cross-entropy is the same to three decimals (docs/benchmarks.md §3). In short runs, only the
+dense loss and this one together made the answers start to depend on the image.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "grounding_loss",
-           "mask_decision_loss", "load_heads"]
+           "mask_decision_loss", "image_token_scale_loss", "load_heads"]
 
 
 @dataclass
@@ -258,3 +265,12 @@ def mask_decision_loss(heads: DenseAuxHeads, decision_states: torch.Tensor, seg_
     per_item = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     means = [per_item[labels == value].mean() for value in (0.0, 1.0) if bool((labels == value).any())]
     return torch.stack(means).mean()
+
+
+def image_token_scale_loss(image_tokens: torch.Tensor) -> torch.Tensor:
+    """Mean square of the projected CLIP tokens ``[B, N, hidden]`` (fp32 scalar).
+
+    The LLM normalises each position (RMSNorm) before reading it, so the penalty does not limit
+    what a token can say; it stops the shared offset from growing (see the module docstring).
+    """
+    return image_tokens.float().pow(2).mean()

@@ -23,7 +23,7 @@ from lisa_ros.core.postprocess import upscale_mask_logits
 from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .batching import Batch
-from .dense_aux import dense_aux_loss, grounding_loss, mask_decision_loss
+from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
 
 __all__ = ["ForwardOutput", "lisa_forward", "lisa_loss"]
@@ -203,14 +203,15 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
 
 def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,
               aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0,
-              decision_weight: float = 0.0) -> LossParts:
+              decision_weight: float = 0.0, image_token_weight: float = 0.0) -> LossParts:
     """The LISA objective of one batch (CE + BCE + Dice, weighted).
 
     With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
     the dense encoder loss and ``grounding_weight`` times the prompt grounding loss are added
     (from-scratch training; the LISA objective itself is unchanged), and ``decision_weight``
-    times the mask-decision loss. Their unweighted values are reported as ``aux``,
-    ``grounding`` and ``decision``.
+    times the mask-decision loss, and ``image_token_weight`` times the image-token scale loss.
+    Their unweighted values are reported as ``aux``, ``grounding``, ``decision`` and
+    ``image_tokens``.
     """
     out = lisa_forward(model, batch, seg_token_id, share_prefix)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
@@ -231,4 +232,8 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
         decision = mask_decision_loss(aux_heads, out.decision_states, out.seg_counts)
         parts.total = parts.total + decision_weight * decision
         parts.decision = decision.detach()
+    if image_token_weight > 0 and out.image_tokens is not None:
+        scale = image_token_scale_loss(out.image_tokens)
+        parts.total = parts.total + image_token_weight * scale
+        parts.image_tokens = scale.detach()
     return parts

@@ -77,6 +77,9 @@ class TrainConfig:
     # weight of the mask-decision loss (train.dense_aux.mask_decision_loss: will the answer hold
     # a [SEG]?; from-scratch runs, where absent targets are otherwise never learnt)
     decision_aux_weight: float = 0.0
+    # weight of the image-token scale loss (train.dense_aux.image_token_scale_loss: keeps a
+    # from-scratch CLIP's projected tokens small enough for the LLM to learn to read them)
+    image_token_weight: float = 0.0
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -108,7 +111,7 @@ class TrainConfig:
     def aux_weights(self) -> dict[str, float]:
         """The auxiliary terms in use (weight > 0), by the name their value is logged under."""
         weights = {"aux": self.dense_aux_weight, "grounding": self.grounding_aux_weight,
-                   "decision": self.decision_aux_weight}
+                   "decision": self.decision_aux_weight, "image_tokens": self.image_token_weight}
         return {name: weight for name, weight in weights.items() if weight > 0}
 
 
@@ -438,8 +441,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     aux_terms = list(cfg.aux_weights())
     if aux_terms:
         if cfg.mode != "full":
-            raise ValueError("--dense-aux-weight, --grounding-aux-weight and --decision-aux-weight are for "
-                             "from-scratch runs: they need --full")
+            raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight and "
+                             "--image-token-weight are for from-scratch runs: they need --full")
         from .dense_aux import DenseAuxHeads, load_heads
 
         aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)
@@ -534,7 +537,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 batch.to(device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                     parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix, aux_heads, cfg.dense_aux_weight,
-                                      cfg.grounding_aux_weight, cfg.decision_aux_weight)
+                                      cfg.grounding_aux_weight, cfg.decision_aux_weight, cfg.image_token_weight)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
                     totals[key] += value / cfg.grad_accum

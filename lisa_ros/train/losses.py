@@ -48,10 +48,11 @@ class LossParts:
     aux: torch.Tensor | None = None  # dense encoder supervision (train.dense_aux), when used
     grounding: torch.Tensor | None = None  # prompt grounding loss (train.dense_aux), when used
     decision: torch.Tensor | None = None  # mask-decision loss (train.dense_aux), when used
+    image_tokens: torch.Tensor | None = None  # image-token scale loss (train.dense_aux), when used
 
     def as_floats(self) -> dict[str, float]:
         out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
-        for name in ("aux", "grounding", "decision"):
+        for name in ("aux", "grounding", "decision", "image_tokens"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .data import Conversation, SceneRecord, _describable_objects
 
-__all__ = ["vqa_extras"]
+__all__ = ["vqa_extras", "vqa_kind", "VQA_KINDS"]
 
 _LIST_QUESTIONS = ("What objects are on the table?", "What can you see in this image?",
                    "List the objects in this image.", "What is on the table?")
@@ -37,6 +37,21 @@ _EXTREMES = (
 # image width (position) or this area ratio (size).
 _X_MARGIN = 0.08
 _AREA_RATIO = 1.5
+
+
+VQA_KINDS = ("list", "colour", "exist", "extreme")
+
+
+def vqa_kind(question: str) -> str | None:
+    """Which of :data:`VQA_KINDS` a question of :func:`vqa_extras` is (None: not one of them)."""
+    groups = (("list", _LIST_QUESTIONS), ("colour", _COLOUR_QUESTIONS), ("exist", _EXIST_QUESTIONS),
+              ("extreme", tuple(q for q, *_ in _EXTREMES)))
+    for kind, templates in groups:
+        for template in templates:
+            head, brace, tail = template.partition("{")
+            if question == template or (brace and question.startswith(head) and question.endswith(tail.split("}")[-1])):
+                return kind
+    return None
 
 
 def _join(items: list[str]) -> str:

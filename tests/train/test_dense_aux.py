@@ -77,11 +77,13 @@ def test_run_with_dense_supervision_logs_it_and_saves_the_official_layout(micro_
 
     # scenes rendered on the fly: a ReasonSeg folder carries no per-object masks
     cfg = replace(train_config(tmp_path / "aux", micro_spec, synth_folder, synth_seed=9, synth_size=SCENE_SIZE,
-                               steps=3, dense_aux_weight=1.0, decision_aux_weight=1.0, extra_absent=1.0), data=[])
+                               steps=3, dense_aux_weight=1.0, decision_aux_weight=1.0, image_token_weight=1.0,
+                               extra_absent=1.0), data=[])
     result = train(cfg)
     assert result.last_losses["aux"] > 0 and result.last_losses["decision"] > 0
+    assert result.last_losses["image_tokens"] > 0
     logged = [json.loads(line) for line in (tmp_path / "aux" / "log.jsonl").read_text().splitlines()]
-    assert all("aux" in row and "decision" in row for row in logged)
+    assert all("aux" in row and "decision" in row and "image_tokens" in row for row in logged)
     state = load_state(tmp_path / "aux" / "state.pt")
     assert {"clip_head.weight", "decision.weight"} <= set(state["extra"]["dense_aux_heads"])
     # streams of runs without the dense loss do not paint label maps
@@ -178,3 +180,20 @@ def test_heads_of_an_older_state_load_and_the_newer_head_starts_fresh():
     assert torch.equal(heads.decision.weight, fresh_decision)
     with pytest.raises(ValueError, match="unknown weights: extra.weight"):
         load_heads(heads, {**saved, "extra.weight": torch.zeros(1)})
+
+
+def test_image_token_scale_loss_is_the_mean_square_and_shrinks_a_shared_offset():
+    """The penalty against CLIP tokens that grow into one shared vector (dense_aux module docstring)."""
+    from lisa_ros.train.dense_aux import image_token_scale_loss
+
+    generator = torch.Generator().manual_seed(0)
+    content = torch.randn(2, 9, 16, generator=generator)
+    offset = torch.full((16,), 8.0, requires_grad=True)
+    tokens = content + offset
+    loss = image_token_scale_loss(tokens)
+    torch.testing.assert_close(loss, (tokens.detach() ** 2).mean())
+    loss.backward()
+    # every component of the offset is pushed back towards zero
+    assert (offset.grad > 0).all()
+    # in half precision too, computed in fp32
+    assert image_token_scale_loss(tokens.detach().half()).dtype == torch.float32
