@@ -207,15 +207,19 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
     """The LISA objective of one batch (CE + BCE + Dice, weighted).
 
     With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
-    the dense encoder loss and ``grounding_weight`` times the prompt grounding loss are added
-    (from-scratch training; the LISA objective itself is unchanged), and ``decision_weight``
-    times the mask-decision loss, and ``image_token_weight`` times the image-token scale loss.
-    Their unweighted values are reported as ``aux``, ``grounding``, ``decision`` and
-    ``image_tokens``.
+    the dense encoder loss, ``grounding_weight`` times the prompt grounding loss and
+    ``decision_weight`` times the mask-decision loss are added (from-scratch training; the LISA
+    objective itself is unchanged); ``image_token_weight`` times the image-token scale loss
+    needs no head. Their unweighted values are reported as ``aux``, ``grounding``, ``decision``
+    and ``image_tokens``.
     """
     out = lisa_forward(model, batch, seg_token_id, share_prefix)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
     parts = combine(out.ce, bce, dice, count, weights)
+    if image_token_weight > 0:  # needs no head
+        scale = image_token_scale_loss(out.image_tokens)
+        parts.total = parts.total + image_token_weight * scale
+        parts.image_tokens = scale.detach()
     if aux_heads is None:
         return parts
     if aux_weight > 0:
@@ -232,8 +236,4 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
         decision = mask_decision_loss(aux_heads, out.decision_states, out.seg_counts)
         parts.total = parts.total + decision_weight * decision
         parts.decision = decision.detach()
-    if image_token_weight > 0 and out.image_tokens is not None:
-        scale = image_token_scale_loss(out.image_tokens)
-        parts.total = parts.total + image_token_weight * scale
-        parts.image_tokens = scale.detach()
     return parts

@@ -439,10 +439,11 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     params = [p for p in model.parameters() if p.requires_grad]
     aux_heads = None
     aux_terms = list(cfg.aux_weights())
-    if aux_terms:
-        if cfg.mode != "full":
-            raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight and "
-                             "--image-token-weight are for from-scratch runs: they need --full")
+    if aux_terms and cfg.mode != "full":
+        raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight and "
+                         "--image-token-weight are for from-scratch runs: they need --full")
+    # the image-token term reads the tokens alone; every other term needs the heads
+    if any(name != "image_tokens" for name in aux_terms):
         from .dense_aux import DenseAuxHeads, load_heads
 
         aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)

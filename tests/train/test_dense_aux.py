@@ -197,3 +197,12 @@ def test_image_token_scale_loss_is_the_mean_square_and_shrinks_a_shared_offset()
     assert (offset.grad > 0).all()
     # in half precision too, computed in fp32
     assert image_token_scale_loss(tokens.detach().half()).dtype == torch.float32
+
+
+def test_a_run_with_the_image_token_term_alone_builds_no_heads(micro_spec, synth_folder, tmp_path):
+    from lisa_ros.train.checkpoints import load_state
+    from lisa_ros.train.loop import train
+
+    result = train(train_config(tmp_path / "tokens", micro_spec, synth_folder, steps=2, image_token_weight=1.0))
+    assert result.last_losses["image_tokens"] > 0
+    assert "dense_aux_heads" not in load_state(tmp_path / "tokens" / "state.pt").get("extra", {})
