@@ -5,8 +5,9 @@ family gains on it after LoRA fine-tuning on a few hundred samples of that famil
 The comparison, end to end (every step on the CPU unless ``--device cuda``):
 
 1. (optional, ``--train-base``) train the base from scratch on the synthetic data *without*
-   the family, with lisa-tiny's own recipe (``bench/lisa_tiny.recipe``: the same model, data
-   mix and optimiser) but all other families and a shorter time budget;
+   the family, with lisa-tiny's own two stages (``bench/lisa_tiny_reading.recipe``, then
+   ``bench/lisa_tiny.recipe``: the same model, data mix and optimiser) but all other families and
+   a shorter time budget;
 2. render ``--train-count`` (<= 250) samples of the family from ``--train-seed`` and a held-out
    evaluation set of the family from ``--eval-seed`` (plus a small all-families set, to see
    what the fine-tuning costs elsewhere);
@@ -18,7 +19,7 @@ The comparison, end to end (every step on the CPU unless ``--device cuda``):
 Example (the recorded run of docs/benchmarks.md)::
 
     .venv/bin/python bench/fewshot.py --train-base --family world_knowledge --base-time-budget 2400 \\
-        --out bench_out/fewshot_world_knowledge_v5
+        --eval-count 400 --out bench_out/fewshot_world_knowledge_v7
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="base model folder (default: OUT/base/model, trained with --train-base)")
     p.add_argument("--train-base", action="store_true", help="train the base first (see --base-* options)")
     p.add_argument("--base-seed", type=int, default=9001, help="synthetic seed of the base's training scenes")
+    p.add_argument("--base-reading-recipe", default=str(REPO / "bench" / "lisa_tiny_reading.recipe"),
+                   help="lisa-train flags of the base's first stage, from scratch (default: lisa-tiny's; "
+                        "'' skips the stage, and --base-recipe must then build the model)")
     p.add_argument("--base-recipe", default=str(REPO / "bench" / "lisa_tiny.recipe"),
-                   help="lisa-train flags of the base training (default: lisa-tiny's own recipe)")
-    p.add_argument("--base-time-budget", type=float, default=1800.0, help="seconds for the base training")
+                   help="lisa-train flags of the base's second stage, from the first stage's model "
+                        "(default: lisa-tiny's own recipe)")
+    p.add_argument("--base-time-budget", type=float, default=1800.0,
+                   help="seconds for the base training, both stages (the first keeps its recipe's budget)")
     p.add_argument("--train-seed", type=int, default=5150, help="seed of the family's fine-tuning samples")
     p.add_argument("--train-count", type=int, default=240, help="fine-tuning samples (<= 250)")
     p.add_argument("--eval-seed", type=int, default=424242, help="held-out evaluation seed")
@@ -75,14 +81,33 @@ def read_recipe(path: Path) -> list[str]:
     return words
 
 
-def base_config(recipe: Path, out: Path, families: list[str], time_budget: float, seed: int):
-    """The base's TrainConfig: the recipe's flags, then this run's folder, families, time budget
-    and scene seed (argparse keeps the last value of a repeated flag)."""
+def _config(words: list[str]):
     from lisa_ros.cli.train import build_parser, config_from_args
 
-    argv = read_recipe(recipe) + ["--out", str(out), "--families", ",".join(families),
-                                  "--time-budget", str(time_budget), "--synth-seed", str(seed)]
-    return config_from_args(build_parser().parse_args(argv))
+    return config_from_args(build_parser().parse_args(words))
+
+
+def base_configs(reading_recipe: Path | None, recipe: Path, out: Path, families: list[str],
+                 time_budget: float, seed: int) -> list:
+    """The base's TrainConfigs, one per stage, run in order: the reading stage (its recipe's flags,
+    in ``out/reading``, scene seed ``seed``; it asks no instruction of any family), then the recipe's
+    flags from that stage's model, in ``out``, with this run's families, the rest of ``time_budget``
+    and scene seed (argparse keeps the last value of a repeated flag). Without a reading recipe, the
+    second stage alone."""
+    configs = []
+    start: list[str] = []
+    if reading_recipe is not None:
+        reading = _config(read_recipe(reading_recipe) + ["--out", str(out / "reading"), "--synth-seed", str(seed)])
+        if reading.time_budget is None or reading.time_budget >= time_budget:
+            raise ValueError(f"the reading stage's budget ({reading.time_budget} s) must be below the base's "
+                             f"({time_budget} s)")
+        configs.append(reading)
+        start = ["--model", str(out / "reading" / "model")]
+        time_budget -= reading.time_budget
+    configs.append(_config(read_recipe(recipe) + start + [
+        "--out", str(out), "--families", ",".join(families), "--time-budget", str(time_budget),
+        "--synth-seed", str(seed)]))
+    return configs
 
 
 def _evaluate(model: str, family_data: Path, other_data: Path | None, device: str) -> dict:
@@ -124,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
 
     base = args.base or str(out / "base" / "model")
     if args.train_base:
-        cfg = base_config(Path(args.base_recipe), out / "base", others, args.base_time_budget, args.base_seed)
+        reading = Path(args.base_reading_recipe) if args.base_reading_recipe else None
+        configs = base_configs(reading, Path(args.base_recipe), out / "base", others, args.base_time_budget,
+                               args.base_seed)
         started = time.perf_counter()
-        result = train(cfg)
+        steps = [train(cfg).steps for cfg in configs]
         record["base_training"] = {
-            "seconds": round(time.perf_counter() - started, 1), "steps": result.steps,
-            "families": others, "recipe": args.base_recipe,
-            "config": json.loads((out / "base" / "run.json").read_text()),
+            "seconds": round(time.perf_counter() - started, 1), "steps": steps,
+            "families": others, "recipes": [args.base_reading_recipe, args.base_recipe],
+            "configs": [json.loads((Path(cfg.out) / "run.json").read_text()) for cfg in configs],
         }
 
     started = time.perf_counter()

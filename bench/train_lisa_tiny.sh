@@ -3,10 +3,13 @@
 #
 #   bench/train_lisa_tiny.sh [RUN_DIR]       (default RUN_DIR=runs/lisa-tiny; run from the repo root)
 #
-# 1. train from scratch with lisa-train on this CPU (2 cores, <= 60 min wall time), with the flags in
-#    bench/lisa_tiny.recipe (shared with bench/fewshot.py --train-base). The tokenizer
-#    is trained first by `--init lisa-tiny` (SentencePiece, LLaMA settings, on
-#    lisa_ros.data.synth.instruction_corpus() + the LLaVA system prompt; about 1 s).
+# 1. train from scratch with lisa-train on this CPU (2 cores, <= 60 min wall time for both stages), in
+#    two stages (both recipes are shared with bench/fewshot.py --train-base):
+#    a. bench/lisa_tiny_reading.recipe (9 min): text-only questions about the scene, so that the LLM
+#       learns to read its image first. The tokenizer is trained here by `--init lisa-tiny`
+#       (SentencePiece, LLaMA settings, on lisa_ros.data.synth.instruction_corpus() + the LLaVA system
+#       prompt; about 1 s);
+#    b. bench/lisa_tiny.recipe (46 min): LISA's objective, from stage a's model.
 #    Training scenes are rendered on the fly from synthetic seed 9001 (about 0.03 s per scene,
 #    inside the training time; every image is a new scene), so there is no separate data step.
 # 2. copy the model folder (official LISA layout, fp16 weights, CLIP in clip/) into the package;
@@ -22,9 +25,12 @@ mkdir -p "$OUT"
 echo "load before training: $(cat /proc/loadavg)"
 start=$(date +%s)
 # shellcheck disable=SC2046  # one flag or value per word, none with spaces
-$PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny.recipe) --out "$RUN"
+$PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny_reading.recipe) --out "$RUN/reading"
+echo "stage 1 (reading) wall time: $(($(date +%s) - start)) s"
+# shellcheck disable=SC2046
+$PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny.recipe) --model "$RUN/reading/model" --out "$RUN"
 end=$(date +%s)
-echo "training wall time: $((end - start)) s; load after: $(cat /proc/loadavg)"
+echo "training wall time (both stages): $((end - start)) s; load after: $(cat /proc/loadavg)"
 
 rm -rf lisa_ros/models/lisa-tiny
 mkdir -p lisa_ros/models/lisa-tiny

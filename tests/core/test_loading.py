@@ -137,3 +137,20 @@ def test_unknown_names_and_offline_hub_ids_give_clear_errors(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotAvailableError, match="huggingface-cli download xinlai/LISA-7B-v1"):
         resolve_model_path("xinlai/LISA-7B-v1")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_clip_folder_config_names_the_dtype_it_stores(tmp_path, dtype):
+    """A tower loaded in one dtype and cast for storage (lisa-train --clip-dtype) must not keep the
+    loaded dtype in its config."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    from lisa_ros.core.saving import save_clip_folder
+    from lisa_ros.core.preprocess import ClipPreprocessConfig
+
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=28, patch_size=14)
+    config.dtype = "bfloat16"  # what a config read from a bf16 folder carries
+    tower = CLIPVisionModel(config).to(dtype)
+    folder = save_clip_folder(tower, ClipPreprocessConfig(), tmp_path / "clip")
+    assert json.loads((folder / "config.json").read_text())["dtype"] == str(dtype).replace("torch.", "")

@@ -1,10 +1,14 @@
-"""The recorded lisa-tiny recipe (bench/lisa_tiny.recipe) stays a valid lisa-train command, and
-the few-shot bench's base training reads it with its own overrides."""
+"""The recorded lisa-tiny recipes (bench/lisa_tiny_reading.recipe, then bench/lisa_tiny.recipe) stay
+valid lisa-train commands within issue 5's budget, and the few-shot bench's base training reads them
+with its own overrides."""
 
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
+READING = REPO / "bench" / "lisa_tiny_reading.recipe"
 RECIPE = REPO / "bench" / "lisa_tiny.recipe"
 
 
@@ -15,25 +19,52 @@ def _fewshot():
     return module
 
 
-def test_recipe_parses_into_a_from_scratch_run_within_the_budget():
+def _parse(words):
     from lisa_ros.cli.train import build_parser, config_from_args
 
-    words = _fewshot().read_recipe(RECIPE)
     assert "#" not in " ".join(words)
-    cfg = config_from_args(build_parser().parse_args(words + ["--out", "unused"]))
-    assert cfg.init == "lisa-tiny" and cfg.mode == "full" and cfg.synth_seed == 9001
-    # issue 5: at most 60 minutes on this machine's 2 cores
-    assert cfg.time_budget <= 3600 and cfg.processes * (cfg.threads or 1) <= 2
+    return config_from_args(build_parser().parse_args(words + ["--out", "unused"]))
 
 
-def test_train_script_uses_the_recipe():
+def test_the_two_stages_parse_into_a_from_scratch_run_within_the_budget():
+    fewshot = _fewshot()
+    reading = _parse(fewshot.read_recipe(READING))
+    lisa = _parse(fewshot.read_recipe(RECIPE) + ["--model", "stage1/model"])
+    # stage 1 builds the model and asks only text questions about the image; stage 2 continues it
+    assert reading.init == "lisa-tiny" and reading.mode == "full" and reading.synth_seed == 9001
+    assert reading.conversations_per_image == 0 and reading.extra_vqa > 0
+    assert lisa.init is None and lisa.mode == "full" and lisa.synth_seed == 9001
+    assert lisa.conversations_per_image > 0
+    # issue 5: at most 60 minutes on this machine's 2 cores, both stages together
+    assert reading.time_budget + lisa.time_budget <= 3600
+    for cfg in (reading, lisa):
+        assert cfg.processes * (cfg.threads or 1) <= 2
+
+
+def test_train_script_runs_both_recipes_in_order():
     script = (REPO / "bench" / "train_lisa_tiny.sh").read_text(encoding="utf-8")
-    assert "bench/lisa_tiny.recipe" in script
+    assert 0 <= script.index("bench/lisa_tiny_reading.recipe") < script.index("bench/lisa_tiny.recipe)")
 
 
 def test_fewshot_base_overrides_folder_families_and_budget(tmp_path):
-    cfg = _fewshot().base_config(RECIPE, tmp_path / "base", ["explicit", "spatial"], 1200.0, 77)
-    assert cfg.out == str(tmp_path / "base")
-    assert cfg.families == ["explicit", "spatial"]
-    assert cfg.time_budget == 1200.0 and cfg.synth_seed == 77
-    assert cfg.init == "lisa-tiny" and cfg.mode == "full"
+    reading, lisa = _fewshot().base_configs(READING, RECIPE, tmp_path / "base", ["explicit", "spatial"], 1200.0, 77)
+    assert reading.out == str(tmp_path / "base" / "reading") and reading.init == "lisa-tiny"
+    assert reading.synth_seed == 77
+    assert lisa.model == str(tmp_path / "base" / "reading" / "model") and lisa.init is None
+    assert lisa.out == str(tmp_path / "base")
+    assert lisa.families == ["explicit", "spatial"] and lisa.synth_seed == 77
+    # the reading stage keeps its own budget; the second stage gets the rest
+    assert reading.time_budget + lisa.time_budget == 1200.0
+
+
+def test_fewshot_base_refuses_a_budget_the_reading_stage_would_use_up(tmp_path):
+    with pytest.raises(ValueError, match="reading stage"):
+        _fewshot().base_configs(READING, RECIPE, tmp_path / "base", ["explicit"], 300.0, 77)
+
+
+def test_fewshot_base_without_a_reading_stage_is_the_recipe_alone(tmp_path):
+    words = _fewshot().read_recipe(RECIPE) + ["--init", "lisa-tiny"]
+    recipe = tmp_path / "one_stage.recipe"
+    recipe.write_text("\n".join(words) + "\n", encoding="utf-8")
+    (lisa,) = _fewshot().base_configs(None, recipe, tmp_path / "base", ["explicit"], 1200.0, 77)
+    assert lisa.init == "lisa-tiny" and lisa.model is None and lisa.time_budget == 1200.0

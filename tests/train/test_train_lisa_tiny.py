@@ -27,6 +27,14 @@ def test_bundle_layout_and_size():
     assert total <= 25 * 1024 * 1024, total
 
 
+def test_bundled_clip_config_names_the_stored_dtype():
+    import torch
+
+    config = json.loads((FOLDER / "clip" / "config.json").read_text())
+    state = torch.load(FOLDER / "clip" / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    assert {str(t.dtype) for t in state.values()} == {f"torch.{config['dtype']}"}
+
+
 @pytest.fixture(scope="module")
 def tiny():
     import torch
@@ -47,7 +55,7 @@ def test_loads_by_name_and_its_masks_land_on_objects(tiny):
     """What the shipped lisa-tiny does reliably: its masks cover objects, not the table.
 
     Chance level is the share of the image that objects cover (about 0.14 on these scenes);
-    the shipped model reaches about 0.91 (earlier weights: 0.90-0.93).
+    the shipped model reaches about 0.90 (earlier weights: 0.90-0.93).
     """
     from lisa_ros.data.synth import render_scene
 
@@ -63,8 +71,8 @@ def test_loads_by_name_and_its_masks_land_on_objects(tiny):
 
 
 def test_picks_the_named_object(tiny):
-    """Explicit instructions ("the red mug"): the mask matches the named object (mean IoU 0.54 on
-    these 8 scenes; held-out explicit gIoU 0.62, docs/benchmarks.md §3). Earlier weights failed
+    """Explicit instructions ("the red mug"): the mask matches the named object (mean IoU 0.69 on
+    these 8 scenes; held-out explicit gIoU 0.65, docs/benchmarks.md §3). Earlier weights failed
     this (their masks covered every object)."""
     from lisa_ros.data.synth import render_scene
     from lisa_ros.eval.metrics import mask_iou
