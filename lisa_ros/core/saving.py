@@ -8,6 +8,7 @@ The LISA folder gets the official file set; CLIP gets its own folder in the layo
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -101,13 +102,11 @@ def save_clip_folder(vision_tower, preprocess: ClipPreprocessConfig, folder: str
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    vision_tower.config.save_pretrained(folder)
-    # The config keeps the dtype the tower was loaded with; a tower cast for storage must name the
-    # dtype that is stored (transformers reads it for dtype="auto").
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["dtype"] = str(next(vision_tower.parameters()).dtype).replace("torch.", "")
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # A tower cast for storage (``.to(dtype)``) keeps the dtype it was loaded with in its config;
+    # the written config must name the stored one (transformers reads it for dtype="auto").
+    config = copy.deepcopy(vision_tower.config)
+    config.dtype = next(vision_tower.parameters()).dtype
+    config.save_pretrained(folder)
     state = {}
     for name, tensor in vision_tower.state_dict().items():
         key = name if name.startswith("vision_model.") else f"vision_model.{name}"
