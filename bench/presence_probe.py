@@ -97,8 +97,8 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
             p_list.append(float(probs[starts].sum()))
             greedy_list.append(int(np.argmax(probs)) in starts)
     present, absent = np.array(present_p), np.array(absent_p)
-    # AUC: chance that an absent question scores higher than a present one (ties count half)
-    auc = float(np.mean((absent[:, None] > present[None, :]) + 0.5 * (absent[:, None] == present[None, :])))
+    # AUC: chance that an absent question scores higher than a present one
+    auc = probe_cli.auc(absent, present)
     return {
         "seed": seed,
         "scenes": scenes,

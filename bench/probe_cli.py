@@ -1,8 +1,8 @@
 """What the probe scripts of bench/ share: their command line, the model they load, the JSON they write.
 
-Each probe (``grounding_probe.py``, ``presence_probe.py``, ``image_reliance_probe.py``) asks a
-model questions about synthetic scenes of one seed on the CPU; only its questions and its summary
-differ. :func:`run` is their whole ``main``.
+Each probe (``grounding_probe.py``, ``presence_probe.py``, ``image_reliance_probe.py``,
+``encoder_presence_probe.py``) asks a model questions about synthetic scenes of one seed on the CPU;
+only its questions and its summary differ. :func:`run` is their whole ``main``.
 """
 
 from __future__ import annotations
@@ -10,16 +10,28 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
+
+import numpy as np
 
 # Scenes of this seed are used neither by training (9001), nor by the held-out evaluation
 # (424242), nor by the tests.
 PROBE_SEED = 515151
 
 
-def parse_args(doc: str, default_scenes: int, argv: list[str] | None = None) -> argparse.Namespace:
-    """``--model``, ``--seed``, ``--scenes``, ``--threads``, ``--json`` (description: ``doc``'s first line)."""
+def auc(positive, negative) -> float:
+    """Chance that a positive scores higher than a negative (ties count half; 0.5: no signal)."""
+    positive, negative = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    return float(np.mean((positive[:, None] > negative[None, :]) + 0.5 * (positive[:, None] == negative[None, :])))
+
+
+def parse_args(doc: str, default_scenes: int, argv: list[str] | None = None,
+               options: Sequence[tuple[str, dict]] = ()) -> argparse.Namespace:
+    """``--model``, ``--seed``, ``--scenes``, ``--threads``, ``--json`` and a probe's own ``options``
+    (``(flag, add_argument keywords)``; description: ``doc``'s first line)."""
     p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    for flag, keywords in options:
+        p.add_argument(flag, **keywords)
     p.add_argument("--model", default="lisa-tiny", help="model name or folder")
     p.add_argument("--seed", type=int, default=PROBE_SEED)
     p.add_argument("--scenes", type=int, default=default_scenes)
@@ -46,12 +58,13 @@ def write_json(path: str | None, result: dict) -> None:
 
 
 def run(doc: str, default_scenes: int, probe: Callable[..., dict], report: Callable[[dict, argparse.Namespace], None],
-        argv: list[str] | None = None) -> int:
-    """Parse the command line, load the model, ``probe(segmenter, seed, scenes)``, print
-    ``report(result, args)`` and write the JSON (``result`` plus the model's name)."""
-    args = parse_args(doc, default_scenes, argv)
+        argv: list[str] | None = None, options: Sequence[tuple[str, dict]] = ()) -> int:
+    """Parse the command line, load the model, ``probe(segmenter, seed, scenes, **own options)``,
+    print ``report(result, args)`` and write the JSON (``result`` plus the model's name)."""
+    args = parse_args(doc, default_scenes, argv, options)
     segmenter = load_segmenter(args)
-    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes)}
+    own = {flag.lstrip("-").replace("-", "_"): None for flag, _ in options}
+    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes, **{k: getattr(args, k) for k in own})}
     report(result, args)
     write_json(args.json, result)
     return 0

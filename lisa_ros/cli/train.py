@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--families", type=_families, help="comma-separated families to keep (synthetic data)")
     data.add_argument("--limit", type=int, help="use only the first N samples of each folder")
     data.add_argument("--conversations-per-image", type=int, default=d.conversations_per_image,
-                      help="conversations (different texts) per image; the encoders run once per image")
+                      help="conversations (different texts) per image; the encoders run once per image. 0 with no "
+                           "--extra-* conversation either: an encoder pretraining stage (only the dense, "
+                           "presence and image-token terms train; no LLM pass)")
     data.add_argument("--extra-explicit", type=int, default=d.extra_explicit,
                       help="synthetic scenes: up to N extra conversations naming other objects of the image")
     data.add_argument("--extra-absent", type=float, default=d.extra_absent,
@@ -108,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="from-scratch runs: add this weight times the mean square of the projected "
                           "CLIP tokens, which otherwise grow into one shared vector the LLM never learns "
                           "to read (0: LISA objective only)")
+    opt.add_argument("--presence-aux-weight", type=float, default=d.presence_aux_weight,
+                     help="from-scratch runs on synthetic scenes: add this weight times a loss that asks the "
+                          "dense loss's per-cell category heads, at their most confident cell, which "
+                          "categories the image shows at all (0: LISA objective only)")
     opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
@@ -163,7 +169,7 @@ def config_from_args(args: argparse.Namespace):
         min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,
         bce_weight=args.bce_weight, dice_weight=args.dice_weight, dense_aux_weight=args.dense_aux_weight,
         grounding_aux_weight=args.grounding_aux_weight, decision_aux_weight=args.decision_aux_weight,
-        image_token_weight=args.image_token_weight,
+        image_token_weight=args.image_token_weight, presence_aux_weight=args.presence_aux_weight,
         device=args.device, threads=args.threads,
         grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
         val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,

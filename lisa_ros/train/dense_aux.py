@@ -35,6 +35,10 @@ vector (norm about 60, against 0.3 for a word embedding; the shared part holds a
 it), and the LLM never learns to read them: with a rolled batch of images, its answer
 cross-entropy is the same to three decimals (docs/benchmarks.md §3). In short runs, only the
 dense loss and this one together made the answers start to depend on the image.
+
+A fifth, :func:`presence_aux_loss`, reads the dense category heads as a whole-image classifier:
+the most confident cell of each category should say whether the image shows it at all (what an
+absent target needs; the dense loss teaches it slowly, since most cells are background).
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "grounding_loss",
-           "mask_decision_loss", "image_token_scale_loss", "load_heads"]
+__all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "presence_aux_loss",
+           "grounding_loss", "mask_decision_loss", "image_token_scale_loss", "load_heads"]
 
 
 @dataclass
@@ -201,6 +205,47 @@ def dense_aux_loss(heads: DenseAuxHeads, image_tokens: torch.Tensor, sam_embeddi
         sam_cells = sam_embeddings[index].float().flatten(1).T  # [g * g, C]
         sam_logits = heads.sam_head(sam_cells)
         loss = loss + _cell_loss(heads, sam_logits, image_maps, sam_grid, tuple(resize.resized_size), resize.input_size)
+        total = loss if total is None else total + loss
+        count += 1
+    return None if total is None else total / count
+
+
+def _presence_bce(logits: torch.Tensor, present: torch.Tensor, weight: torch.Tensor, num_categories: int) -> torch.Tensor:
+    """BCE of "the category shows somewhere": per category, the highest probability any real
+    cell gives it (``logits`` ``[M, classes]`` of the category head, ``weight`` ``[M]`` > 0 for
+    cells that show the source) against ``present`` ``float32 [K]`` (background left out)."""
+    probs = F.softmax(logits[weight > 0, :num_categories].float(), dim=-1)[:, 1:]
+    highest = probs.max(0).values.clamp(1e-6, 1 - 1e-6)
+    return F.binary_cross_entropy(highest, present)
+
+
+def presence_aux_loss(heads: DenseAuxHeads, image_tokens: torch.Tensor, sam_embeddings: torch.Tensor,
+                      maps: list[LabelMaps | None], sam_resizes: list) -> torch.Tensor | None:
+    """Which categories does the image show at all? Mean over annotated images (None: none).
+
+    The per-cell category heads of :func:`dense_aux_loss` are also read as a multiple-instance
+    classifier: a category is in the image if some cell says so (the highest probability over
+    cells, against 1 for every category with visible pixels, 0 for the others). This is what an
+    absent target needs from the encoders (is there a banana *anywhere*?), and it is what the
+    dense loss teaches slowly: most cells are background, and small objects never dominate a
+    CLIP cell (``[B, N, hidden]`` tokens on an ``n x n`` grid; SAM cells as in the dense loss).
+    """
+    sam_grid = sam_embeddings.shape[-1]
+    total, count = None, 0
+    for index, image_maps in enumerate(maps):
+        if image_maps is None:
+            continue
+        present = torch.zeros(heads.num_categories - 1, device=image_tokens.device)
+        shown = np.unique(image_maps.category)
+        present[torch.from_numpy(shown[shown > 0].astype(np.int64) - 1).to(present.device)] = 1.0
+        clip_logits = heads.clip_head(image_tokens[index].float())
+        loss = _presence_bce(clip_logits, present, torch.ones(clip_logits.shape[0], device=present.device),
+                             heads.num_categories)
+        resize = sam_resizes[index]
+        labels = torch.from_numpy(image_maps.category.astype(np.int64))
+        _, weight = grid_shares(labels, heads.num_categories, sam_grid, tuple(resize.resized_size), resize.input_size)
+        sam_logits = heads.sam_head(sam_embeddings[index].float().flatten(1).T)
+        loss = loss + _presence_bce(sam_logits, present, weight.to(sam_logits.device), heads.num_categories)
         total = loss if total is None else total + loss
         count += 1
     return None if total is None else total / count

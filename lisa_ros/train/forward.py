@@ -10,6 +10,10 @@ For a :class:`~lisa_ros.train.batching.Batch` of B images and C conversations:
 4. the states that predict each ``[SEG]`` (the official ``[:, 1:]`` shift and ``N - 1``
    prefix), projected by ``text_hidden_fcs``, prompt SAM's mask decoder on their image's
    embedding; logits are upsampled to the original image size (SAM postprocess) for the loss.
+
+A batch without conversations (``--conversations-per-image 0`` and no extra questions: the
+encoder pretraining stage of a from-scratch model) stops after step 1; only the dense terms of
+:mod:`.dense_aux` then train.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from lisa_ros.core.postprocess import upscale_mask_logits
 from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .batching import Batch
-from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss
+from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss, presence_aux_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
 
 __all__ = ["ForwardOutput", "lisa_forward", "lisa_loss"]
@@ -136,6 +140,18 @@ def _llm_states_shared(model, batch: Batch, image_tokens: torch.Tensor, prefix_i
     return torch.cat([prefix_states[rows], suffix_states], dim=1)
 
 
+def _encoders_only(model, batch: Batch, image_tokens: torch.Tensor, sam_embeddings: torch.Tensor) -> ForwardOutput:
+    """The output of a batch without conversations (an encoder pretraining stage: only the
+    dense losses on the encoders' outputs train). No LLM or mask decoder pass; ``ce`` is a zero
+    that keeps the encoders' graph, so a loss made of it alone still back-propagates."""
+    ce = (image_tokens.float().sum() + sam_embeddings.float().sum()) * 0.0
+    device = image_tokens.device
+    pred_masks = [torch.zeros((0, *resize.original_size), device=device) for resize in batch.sam_resizes]
+    prompts = [torch.zeros((0, model.config.out_dim), device=device) for _ in batch.sam_resizes]
+    decision_states = image_tokens.new_zeros((0, image_tokens.shape[-1]))
+    return ForwardOutput(ce, 0, pred_masks, [], image_tokens, sam_embeddings, prompts, decision_states)
+
+
 def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = True) -> ForwardOutput:
     """Teacher-forced forward pass of a batch (see the module docstring).
 
@@ -143,6 +159,8 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
     gradient checkpointing, which disables the KV cache).
     """
     image_tokens, sam_embeddings = _encode_images(model, batch)
+    if not batch.input_ids:
+        return _encoders_only(model, batch, image_tokens, sam_embeddings)
     num_image_tokens = image_tokens.shape[1]
     shift = num_image_tokens - 1
     prefix_ids = _shared_prefix_length(batch) if share_prefix else 0
@@ -203,15 +221,16 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
 
 def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,
               aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0,
-              decision_weight: float = 0.0, image_token_weight: float = 0.0) -> LossParts:
+              decision_weight: float = 0.0, image_token_weight: float = 0.0,
+              presence_weight: float = 0.0) -> LossParts:
     """The LISA objective of one batch (CE + BCE + Dice, weighted).
 
     With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
     the dense encoder loss, ``grounding_weight`` times the prompt grounding loss and
-    ``decision_weight`` times the mask-decision loss are added (from-scratch training; the LISA
-    objective itself is unchanged); ``image_token_weight`` times the image-token scale loss
-    needs no head. Their unweighted values are reported as ``aux``, ``grounding``, ``decision``
-    and ``image_tokens``.
+    ``decision_weight`` times the mask-decision loss and ``presence_weight`` times the category
+    presence loss are added (from-scratch training; the LISA objective itself is unchanged);
+    ``image_token_weight`` times the image-token scale loss needs no head. Their unweighted
+    values are reported as ``aux``, ``grounding``, ``decision``, ``presence`` and ``image_tokens``.
     """
     out = lisa_forward(model, batch, seg_token_id, share_prefix)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
@@ -227,12 +246,18 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
         if aux is not None:
             parts.total = parts.total + aux_weight * aux
             parts.aux = aux.detach()
+    if presence_weight > 0:
+        presence = presence_aux_loss(aux_heads, out.image_tokens, out.sam_embeddings, batch.label_maps,
+                                     batch.sam_resizes)
+        if presence is not None:
+            parts.total = parts.total + presence_weight * presence
+            parts.presence = presence.detach()
     if grounding_weight > 0:
         grounding = grounding_loss(aux_heads, out.prompts, out.sam_embeddings, batch.gt_masks, batch.sam_resizes)
         if grounding is not None:
             parts.total = parts.total + grounding_weight * grounding
             parts.grounding = grounding.detach()
-    if decision_weight > 0:
+    if decision_weight > 0 and out.seg_counts:  # a batch without conversations decides nothing
         decision = mask_decision_loss(aux_heads, out.decision_states, out.seg_counts)
         parts.total = parts.total + decision_weight * decision
         parts.decision = decision.detach()

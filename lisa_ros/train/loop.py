@@ -80,6 +80,9 @@ class TrainConfig:
     # weight of the image-token scale loss (train.dense_aux.image_token_scale_loss: keeps a
     # from-scratch CLIP's projected tokens small enough for the LLM to learn to read them)
     image_token_weight: float = 0.0
+    # weight of the category presence loss (train.dense_aux.presence_aux_loss: does some cell of
+    # each encoder say that a category is in the image?; from-scratch runs on synthetic scenes)
+    presence_aux_weight: float = 0.0
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -111,7 +114,8 @@ class TrainConfig:
     def aux_weights(self) -> dict[str, float]:
         """The auxiliary terms in use (weight > 0), by the name their value is logged under."""
         weights = {"aux": self.dense_aux_weight, "grounding": self.grounding_aux_weight,
-                   "decision": self.decision_aux_weight, "image_tokens": self.image_token_weight}
+                   "decision": self.decision_aux_weight, "image_tokens": self.image_token_weight,
+                   "presence": self.presence_aux_weight}
         return {name: weight for name, weight in weights.items() if weight > 0}
 
 
@@ -440,7 +444,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     aux_heads = None
     aux_terms = list(cfg.aux_weights())
     if aux_terms and cfg.mode != "full":
-        raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight and "
+        raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight, --presence-aux-weight and "
                          "--image-token-weight are for from-scratch runs: they need --full")
     # the image-token term reads the tokens alone; every other term needs the heads
     if any(name != "image_tokens" for name in aux_terms):
@@ -469,7 +473,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
 
     stream = TrainStream(_source(cfg), cfg.seed, cfg.conversations_per_image, cfg.phrase_long_prob, cfg.extra_explicit,
                          cfg.extra_absent, cfg.described_answers, cfg.extra_multi, cfg.extra_vqa,
-                         dense_labels=cfg.dense_aux_weight > 0)
+                         dense_labels=cfg.dense_aux_weight > 0 or cfg.presence_aux_weight > 0)
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()
@@ -538,7 +542,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 batch.to(device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                     parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix, aux_heads, cfg.dense_aux_weight,
-                                      cfg.grounding_aux_weight, cfg.decision_aux_weight, cfg.image_token_weight)
+                                      cfg.grounding_aux_weight, cfg.decision_aux_weight, cfg.image_token_weight,
+                                      cfg.presence_aux_weight)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
                     totals[key] += value / cfg.grad_accum

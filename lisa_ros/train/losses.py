@@ -49,10 +49,11 @@ class LossParts:
     grounding: torch.Tensor | None = None  # prompt grounding loss (train.dense_aux), when used
     decision: torch.Tensor | None = None  # mask-decision loss (train.dense_aux), when used
     image_tokens: torch.Tensor | None = None  # image-token scale loss (train.dense_aux), when used
+    presence: torch.Tensor | None = None  # category presence loss (train.dense_aux), when used
 
     def as_floats(self) -> dict[str, float]:
         out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
-        for name in ("aux", "grounding", "decision", "image_tokens"):
+        for name in ("aux", "grounding", "decision", "image_tokens", "presence"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lisa_ros.core.preprocess import SamResize
-from lisa_ros.train.dense_aux import DenseAuxHeads, dense_aux_loss, grid_shares, label_maps, vocabularies
+from lisa_ros.train.dense_aux import (DenseAuxHeads, dense_aux_loss, grid_shares, label_maps, presence_aux_loss,
+                                      vocabularies)
 from train_helpers import SCENE_SIZE, train_config
 
 
@@ -52,21 +53,32 @@ def _scene_maps():
     return label_maps([(o.category, o.colour) for o in sample.objects], [np.asarray(m, bool) for m in sample.object_masks])
 
 
-def test_sam_padding_cells_do_not_count_and_gradients_reach_the_encoder_outputs():
+def _padded_scene():
+    """One scene's label maps, fresh heads, and random CLIP tokens (a 2x2 grid) and SAM cells for a
+    64 px SAM input: the 80x60 scene sits in its top 48 rows, so grid row 3 (rows 48-63) is padding."""
     torch.manual_seed(0)
-    maps = _scene_maps()
-    heads = DenseAuxHeads(8, 6)
-    # an 80x60 scene in a 64 px SAM input sits in the top 48 rows: grid row 3 (rows 48-63) is padding
     resize = SamResize(original_size=(60, 80), resized_size=(48, 64), input_size=64)
     tokens = torch.randn(1, 4, 8, requires_grad=True)
     sam = torch.randn(1, 6, 4, 4, requires_grad=True)
-    loss = dense_aux_loss(heads, tokens, sam, [maps], [resize])
+    return _scene_maps(), DenseAuxHeads(8, 6), resize, tokens, sam
+
+
+def _padding_is_ignored(loss_fn, heads, tokens, sam, maps, resize) -> torch.Tensor:
+    """``loss_fn``'s value, after checking that SAM's padding row gets no gradient and changing it
+    changes nothing, while the real rows get a gradient."""
+    loss = loss_fn(heads, tokens, sam, [maps], [resize])
     loss.backward()
-    assert tokens.grad.abs().sum() > 0 and sam.grad[..., :3, :].abs().sum() > 0
-    assert sam.grad[..., 3, :].abs().sum() == 0
+    assert sam.grad[..., :3, :].abs().sum() > 0 and sam.grad[..., 3, :].abs().sum() == 0
     changed = sam.detach().clone()
     changed[..., 3, :] += 10.0
-    torch.testing.assert_close(dense_aux_loss(heads, tokens, changed, [maps], [resize]), loss)
+    torch.testing.assert_close(loss_fn(heads, tokens, changed, [maps], [resize]), loss)
+    return loss
+
+
+def test_sam_padding_cells_do_not_count_and_gradients_reach_the_encoder_outputs():
+    maps, heads, resize, tokens, sam = _padded_scene()
+    _padding_is_ignored(dense_aux_loss, heads, tokens, sam, maps, resize)
+    assert tokens.grad.abs().sum() > 0
     # images without annotations add nothing
     assert dense_aux_loss(heads, tokens, sam, [None], [resize]) is None
 
@@ -206,3 +218,49 @@ def test_a_run_with_the_image_token_term_alone_builds_no_heads(micro_spec, synth
     result = train(train_config(tmp_path / "tokens", micro_spec, synth_folder, steps=2, image_token_weight=1.0))
     assert result.last_losses["image_tokens"] > 0
     assert "dense_aux_heads" not in load_state(tmp_path / "tokens" / "state.pt").get("extra", {})
+
+
+def test_a_run_without_conversations_trains_only_the_encoders(micro_spec, synth_folder, tmp_path):
+    """An encoder pretraining stage: no conversation, so no LLM or mask-decoder pass; the dense
+    loss alone moves CLIP (and its projector) and SAM's image encoder, nothing else."""
+    import torch
+
+    from lisa_ros.train.init_spec import build_from_spec, load_init_spec
+    from lisa_ros.train.loop import train
+
+    cfg = replace(train_config(tmp_path / "encoders", micro_spec, synth_folder, synth_seed=9, synth_size=SCENE_SIZE,
+                               steps=3, conversations_per_image=0, dense_aux_weight=1.0, image_token_weight=1.0,
+                               decision_aux_weight=1.0), data=[])
+    result = train(cfg)
+    assert result.last_losses["aux"] > 0 and result.last_losses["image_tokens"] > 0
+    assert result.last_losses["ce"] == 0.0 and result.last_losses["dice"] == 0.0
+    # the run started from the spec's seeded initialisation: rebuild it to see what moved
+    initial = build_from_spec(load_init_spec(str(micro_spec)), tmp_path / "tok")[0].state_dict()
+    trained = result.model.state_dict()
+    assert set(initial) == set(trained)
+    moved = {name for name in trained if not torch.equal(trained[name].float(), initial[name].float())}
+    assert any("vision_tower" in name for name in moved) and any("mm_projector" in name for name in moved)
+    assert any("image_encoder" in name for name in moved)
+    assert not any(name.startswith("llm.") or "mask_decoder" in name or "text_hidden_fcs" in name for name in moved)
+
+
+def test_presence_loss_reads_the_most_confident_cell_and_ignores_sam_padding():
+    """Learning only the presence loss, over free tokens and SAM cells: each category the scene
+    shows gets a confident cell, every other category stays unlikely in every real cell, and
+    SAM's padding cells neither count nor get a gradient."""
+    maps, heads, resize, tokens, sam = _padded_scene()
+    shown = {int(k) - 1 for k in np.unique(maps.category) if k > 0}
+    assert shown
+    first = _padding_is_ignored(presence_aux_loss, heads, tokens, sam, maps, resize)
+    optimizer = torch.optim.Adam([tokens, sam, *heads.parameters()], lr=0.05)
+    for _ in range(300):
+        optimizer.zero_grad()
+        loss = presence_aux_loss(heads, tokens, sam, [maps], [resize])
+        loss.backward()
+        optimizer.step()
+    assert float(loss) < 0.1 * float(first)
+    with torch.no_grad():
+        logits = heads.clip_head(tokens[0])[:, : heads.num_categories]
+        highest = torch.softmax(logits, -1)[:, 1:].max(0).values
+    assert {k for k in range(heads.num_categories - 1) if highest[k] > 0.5} == shown
+    assert presence_aux_loss(heads, tokens, sam, [None], [resize]) is None
