@@ -61,7 +61,8 @@ def test_action_feedback_and_result(fresh_client):
     assert response.status == GoalStatus.STATUS_SUCCEEDED
     result = response.result.result
     assert result.status == OK and result.header == frame.header and len(result.masks) == 1
-    time.sleep(0.2)  # feedback may trail the result by a message
+    # feedback and result travel on different topics: the last feedback may arrive after the result
+    goal.wait_stage("decoding_masks", timeout=10.0)
     assert goal.stages == ["queued", "encoding_image", "generating", "decoding_masks"]
     published = client.results.wait_count(1, 10)
     assert [r.request_id for r in published] == [result.request_id]
