@@ -63,8 +63,8 @@ def run(doc: str, default_scenes: int, probe: Callable[..., dict], report: Calla
     print ``report(result, args)`` and write the JSON (``result`` plus the model's name)."""
     args = parse_args(doc, default_scenes, argv, options)
     segmenter = load_segmenter(args)
-    own = {flag.lstrip("-").replace("-", "_"): None for flag, _ in options}
-    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes, **{k: getattr(args, k) for k in own})}
+    own = {name: getattr(args, name) for name in (flag.lstrip("-").replace("-", "_") for flag, _ in options)}
+    result = {"model": args.model, **probe(segmenter, args.seed, args.scenes, **own)}
     report(result, args)
     write_json(args.json, result)
     return 0
