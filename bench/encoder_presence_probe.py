@@ -31,7 +31,7 @@ import probe_cli  # noqa: E402  (bench/, the script's own folder)
 OPTIONS = (("--state", {"required": True, "help": "the training run's state.pt (holds the dense heads)"}),)
 
 
-def load_heads(model, state: str):
+def heads_of_state(model, state: str):
     """The dense heads of a training state, sized for ``model``."""
     import torch
 
@@ -52,7 +52,7 @@ def category_scores(segmenter, heads, image: np.ndarray) -> tuple[np.ndarray, np
     import torch
 
     from lisa_ros.core.preprocess import preprocess_clip, preprocess_sam
-    from lisa_ros.train.dense_aux import grid_shares
+    from lisa_ros.train.dense_aux import cell_cover
 
     model = segmenter.model
     with torch.inference_mode():
@@ -62,10 +62,8 @@ def category_scores(segmenter, heads, image: np.ndarray) -> tuple[np.ndarray, np
         sam_pixels, resize = preprocess_sam(image, model.sam.image_encoder.img_size)
         embedding = model.encode_sam(torch.from_numpy(sam_pixels)[None])[0].float()
         cells = embedding.flatten(1).T
-        grid = embedding.shape[-1]
-        blank = torch.zeros(image.shape[:2], dtype=torch.int64)
-        _, shows = grid_shares(blank, 1, grid, tuple(resize.resized_size), resize.input_size)
-        sam_probs = torch.softmax(heads.sam_head(cells[shows > 0])[:, : heads.num_categories], -1)[:, 1:]
+        shows = cell_cover(embedding.shape[-1], tuple(resize.resized_size), resize.input_size) > 0
+        sam_probs = torch.softmax(heads.sam_head(cells[shows])[:, : heads.num_categories], -1)[:, 1:]
     return clip_probs.max(0).values.numpy(), sam_probs.max(0).values.numpy()
 
 
@@ -73,7 +71,7 @@ def probe(segmenter, seed: int, scenes: int, state: str, size=(320, 240)) -> dic
     from lisa_ros.data.synth import render_scene
     from lisa_ros.data.synth.categories import CATEGORY_NAMES
 
-    heads = load_heads(segmenter.model, state)
+    heads = heads_of_state(segmenter.model, state)
     scores = {"clip": ([], []), "sam": ([], [])}
     for index in range(scenes):
         scene = render_scene(seed, index, size, None)

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LabelMaps", "label_maps", "grid_shares", "DenseAuxHeads", "dense_aux_loss", "presence_aux_loss",
+__all__ = ["LabelMaps", "label_maps", "grid_shares", "cell_cover", "DenseAuxHeads", "dense_aux_loss", "presence_aux_loss",
            "grounding_loss", "mask_decision_loss", "image_token_scale_loss", "load_heads"]
 
 
@@ -88,17 +88,21 @@ def label_maps(objects: list[tuple[str, str]], object_masks: list[np.ndarray]) -
     return LabelMaps(category, colour)
 
 
-def _cell_index(height: int, width: int, grid: int, frame: tuple[int, int] | None,
-                input_size: int | None) -> tuple[torch.Tensor, float, float]:
-    """Cell of every source pixel ``int64 [H, W]``, and the source's extent in cells (rows, cols)."""
+def _extent(grid: int, frame: tuple[int, int] | None, input_size: int | None) -> tuple[float, float]:
+    """The source's extent in cells (rows, cols): all of the grid, or its ``frame`` of the input."""
     if frame is None:
-        rows_in, cols_in = float(grid), float(grid)
-    else:
-        # source pixel -> input coordinate -> cell; a cell is input_size / grid input pixels wide
-        rows_in, cols_in = frame[0] * grid / input_size, frame[1] * grid / input_size
+        return float(grid), float(grid)
+    # a cell is input_size / grid input pixels wide
+    return frame[0] * grid / input_size, frame[1] * grid / input_size
+
+
+def _cell_index(height: int, width: int, grid: int, frame: tuple[int, int] | None,
+                input_size: int | None) -> torch.Tensor:
+    """Cell of every source pixel ``int64 [H, W]`` (source pixel -> input coordinate -> cell)."""
+    rows_in, cols_in = _extent(grid, frame, input_size)
     row_cell = ((torch.arange(height, dtype=torch.float64) + 0.5) * rows_in / height).long().clamp(max=grid - 1)
     col_cell = ((torch.arange(width, dtype=torch.float64) + 0.5) * cols_in / width).long().clamp(max=grid - 1)
-    return row_cell[:, None] * grid + col_cell[None, :], rows_in, cols_in
+    return row_cell[:, None] * grid + col_cell[None, :]
 
 
 def grid_shares(labels: torch.Tensor, classes: int, grid: int, frame: tuple[int, int] | None = None,
@@ -115,15 +119,21 @@ def grid_shares(labels: torch.Tensor, classes: int, grid: int, frame: tuple[int,
         0 for pure padding).
     """
     height, width = labels.shape
-    cell, rows_in, cols_in = _cell_index(height, width, grid, frame, input_size)
+    cell = _cell_index(height, width, grid, frame, input_size)
     counts = torch.bincount((cell * classes + labels).flatten(), minlength=grid * grid * classes)
     counts = counts.view(grid * grid, classes).float()
     shares = counts / counts.sum(1, keepdim=True).clamp(min=1e-6)
-    # each cell's covered fraction: overlap of [k, k+1) with [0, rows_in) times the same for columns
+    return shares, cell_cover(grid, frame, input_size)
+
+
+def cell_cover(grid: int, frame: tuple[int, int] | None = None, input_size: int | None = None) -> torch.Tensor:
+    """Each cell's share of source pixels ``float32 [grid * grid]`` (0: pure padding), for a source
+    at the top-left ``frame`` ``(h, w)`` of a padded ``input_size`` square; None: no padding."""
+    rows_in, cols_in = _extent(grid, frame, input_size)
+    # overlap of [k, k+1) with [0, rows_in) times the same for columns
     cover_rows = (rows_in - torch.arange(grid, dtype=torch.float32)).clamp(0, 1)
     cover_cols = (cols_in - torch.arange(grid, dtype=torch.float32)).clamp(0, 1)
-    weight = (cover_rows[:, None] * cover_cols[None, :]).flatten()
-    return shares, weight
+    return (cover_rows[:, None] * cover_cols[None, :]).flatten()
 
 
 class DenseAuxHeads(torch.nn.Module):
@@ -195,26 +205,35 @@ def dense_aux_loss(heads: DenseAuxHeads, image_tokens: torch.Tensor, sam_embeddi
     if clip_grid * clip_grid != image_tokens.shape[1]:
         raise ValueError(f"{image_tokens.shape[1]} CLIP tokens are not a square grid")
     sam_grid = sam_embeddings.shape[-1]
-    total, count = None, 0
+    return _mean([
+        _cell_loss(heads, clip_logits, image_maps, clip_grid)
+        + _cell_loss(heads, sam_logits, image_maps, sam_grid, tuple(resize.resized_size), resize.input_size)
+        for image_maps, resize, clip_logits, sam_logits in _annotated_logits(heads, image_tokens, sam_embeddings, maps,
+                                                                             sam_resizes)
+    ])
+
+
+def _annotated_logits(heads: DenseAuxHeads, image_tokens: torch.Tensor, sam_embeddings: torch.Tensor,
+                      maps: list[LabelMaps | None], sam_resizes: list):
+    """``(maps, resize, clip logits [N, classes], SAM logits [g * g, classes])`` of every annotated
+    image of a batch: the per-cell heads on its CLIP tokens and on its SAM cells."""
     for index, image_maps in enumerate(maps):
-        if image_maps is None:
-            continue
-        clip_logits = heads.clip_head(image_tokens[index].float())
-        loss = _cell_loss(heads, clip_logits, image_maps, clip_grid)
-        resize = sam_resizes[index]
-        sam_cells = sam_embeddings[index].float().flatten(1).T  # [g * g, C]
-        sam_logits = heads.sam_head(sam_cells)
-        loss = loss + _cell_loss(heads, sam_logits, image_maps, sam_grid, tuple(resize.resized_size), resize.input_size)
-        total = loss if total is None else total + loss
-        count += 1
-    return None if total is None else total / count
+        if image_maps is not None:
+            sam_cells = sam_embeddings[index].float().flatten(1).T  # [g * g, C]
+            yield (image_maps, sam_resizes[index], heads.clip_head(image_tokens[index].float()),
+                   heads.sam_head(sam_cells))
 
 
-def _presence_bce(logits: torch.Tensor, present: torch.Tensor, weight: torch.Tensor, num_categories: int) -> torch.Tensor:
-    """BCE of "the category shows somewhere": per category, the highest probability any real
-    cell gives it (``logits`` ``[M, classes]`` of the category head, ``weight`` ``[M]`` > 0 for
-    cells that show the source) against ``present`` ``float32 [K]`` (background left out)."""
-    probs = F.softmax(logits[weight > 0, :num_categories].float(), dim=-1)[:, 1:]
+def _mean(losses: list[torch.Tensor]) -> torch.Tensor | None:
+    """Mean of per-image losses (None: no image had one)."""
+    return torch.stack(losses).mean() if losses else None
+
+
+def _presence_bce(logits: torch.Tensor, present: torch.Tensor, num_categories: int) -> torch.Tensor:
+    """BCE of "the category shows somewhere": per category, the highest probability any cell
+    gives it (``logits`` ``[M, classes]`` of the cells that show the source) against ``present``
+    ``float32 [K]`` (background left out)."""
+    probs = F.softmax(logits[:, :num_categories].float(), dim=-1)[:, 1:]
     highest = probs.max(0).values.clamp(1e-6, 1 - 1e-6)
     return F.binary_cross_entropy(highest, present)
 
@@ -231,24 +250,16 @@ def presence_aux_loss(heads: DenseAuxHeads, image_tokens: torch.Tensor, sam_embe
     CLIP cell (``[B, N, hidden]`` tokens on an ``n x n`` grid; SAM cells as in the dense loss).
     """
     sam_grid = sam_embeddings.shape[-1]
-    total, count = None, 0
-    for index, image_maps in enumerate(maps):
-        if image_maps is None:
-            continue
-        present = torch.zeros(heads.num_categories - 1, device=image_tokens.device)
+    losses = []
+    for image_maps, resize, clip_logits, sam_logits in _annotated_logits(heads, image_tokens, sam_embeddings, maps,
+                                                                         sam_resizes):
+        present = torch.zeros(heads.num_categories - 1, device=clip_logits.device)
         shown = np.unique(image_maps.category)
         present[torch.from_numpy(shown[shown > 0].astype(np.int64) - 1).to(present.device)] = 1.0
-        clip_logits = heads.clip_head(image_tokens[index].float())
-        loss = _presence_bce(clip_logits, present, torch.ones(clip_logits.shape[0], device=present.device),
-                             heads.num_categories)
-        resize = sam_resizes[index]
-        labels = torch.from_numpy(image_maps.category.astype(np.int64))
-        _, weight = grid_shares(labels, heads.num_categories, sam_grid, tuple(resize.resized_size), resize.input_size)
-        sam_logits = heads.sam_head(sam_embeddings[index].float().flatten(1).T)
-        loss = loss + _presence_bce(sam_logits, present, weight.to(sam_logits.device), heads.num_categories)
-        total = loss if total is None else total + loss
-        count += 1
-    return None if total is None else total / count
+        real = cell_cover(sam_grid, tuple(resize.resized_size), resize.input_size).to(sam_logits.device) > 0
+        losses.append(_presence_bce(clip_logits, present, heads.num_categories)
+                      + _presence_bce(sam_logits[real], present, heads.num_categories))
+    return _mean(losses)
 
 
 def grounding_loss(heads: DenseAuxHeads, prompts: list[torch.Tensor], sam_embeddings: torch.Tensor,
@@ -274,8 +285,7 @@ def grounding_loss(heads: DenseAuxHeads, prompts: list[torch.Tensor], sam_embedd
         if masks.shape[0] == 0:
             continue
         resize = sam_resizes[index]
-        cell, rows_in, cols_in = _cell_index(masks.shape[1], masks.shape[2], grid, tuple(resize.resized_size),
-                                             resize.input_size)
+        cell = _cell_index(masks.shape[1], masks.shape[2], grid, tuple(resize.resized_size), resize.input_size)
         cell = cell.flatten().to(masks.device)
         in_mask = torch.zeros((masks.shape[0], grid * grid), device=masks.device).index_add_(1, cell, masks.flatten(1).float())
         has_target = in_mask.sum(1) > 0
