@@ -13,7 +13,8 @@ The comparison, end to end (every step on the CPU unless ``--device cuda``):
    what the fine-tuning costs elsewhere);
 3. evaluate the base (generate mode);
 4. fine-tune with the default, official trainable parts (LoRA r=8 on q/v, mask decoder,
-   text_hidden_fcs, lm_head, embed_tokens) on the family's samples;
+   text_hidden_fcs, lm_head, embed_tokens) on the family's samples (``--lora-modules`` puts
+   LoRA on other LLM layers too);
 5. evaluate again; write ``fewshot.json`` and ``fewshot.md`` (a markdown table) in ``--out``.
 
 Examples (the recorded runs of docs/benchmarks.md §6): the base trained here and fine-tuned for 240
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=600, help="fine-tuning optimizer steps")
     p.add_argument("--images-per-batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning peak lr")
+    p.add_argument("--lora-modules", default="q_proj,v_proj",
+                   help="LLM Linear layers with LoRA, comma-separated (lisa-train --lora-modules)")
     p.add_argument("--warmup", type=int, default=20)
     # The fine-tuning data should read like the base's training data: lisa-tiny learnt to name
     # its target before [SEG] ("It is the red mug [SEG]."); fine-tuning on mostly bare
@@ -180,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = TrainConfig(
         out=str(out / "adapted"), model=base, data=[str(ft_data)], mode="lora", steps=args.steps,
+        lora_modules=tuple(m.strip() for m in args.lora_modules.split(",") if m.strip()),
         images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",
         described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
         time_budget=args.time_budget, device=args.device, threads=args.threads, llm_dtype="fp16",
@@ -198,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     record["gain_ciou"] = after["ciou"] - before["ciou"]
 
     (out / "fewshot.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lora = "LoRA (official trainable parts)" if cfg.lora_modules == ("q_proj", "v_proj") else \
+        f"LoRA on {', '.join(cfg.lora_modules)} (other trainable parts official)"
     lines = [
         f"Few-shot adaptation to `{args.family}`: {args.train_count} samples (seed {args.train_seed}), "
-        f"LoRA (official trainable parts), {result.steps} steps x {args.images_per_batch} images in "
+        f"{lora}, {result.steps} steps x {args.images_per_batch} images in "
         f"{record['fine_tuning']['seconds']:.0f} s; held-out seed {args.eval_seed}, generate mode.",
         "",
         "| model | gIoU | cIoU | masks | absent correct |",

@@ -36,6 +36,18 @@ def _families(text: str) -> list[str]:
     return names
 
 
+def _lora_modules(text: str) -> tuple[str, ...]:
+    """``--lora-modules`` value: comma-separated LLM Linear layer names, checked here."""
+    from lisa_ros.train.trainable import lora_target_regex
+
+    modules = tuple(m.strip() for m in text.split(",") if m.strip())
+    try:
+        lora_target_regex(modules)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return modules
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lisa_ros.train.loop import TrainConfig
 
@@ -51,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--lora-r", type=int, default=d.lora_r)
     src.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
     src.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
+    src.add_argument("--lora-modules", type=_lora_modules, default=d.lora_modules,
+                     help="comma-separated LLM Linear layers that get LoRA (official: q_proj,v_proj; also k_proj, "
+                          "o_proj, gate_proj, up_proj, down_proj)")
 
     data = p.add_argument_group("data")
     data.add_argument("--data", action="append", default=[], help="ReasonSeg-format folder (repeatable)")
@@ -70,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="synthetic scenes: probability of one extra conversation asking for two objects at once")
     data.add_argument("--extra-vqa", type=int, default=d.extra_vqa,
                       help="synthetic scenes: up to N text-only questions about the image (LISA's VQA share)")
+    data.add_argument("--extra-checklist", type=int, default=d.extra_checklist,
+                      help="synthetic scenes: N text-only checklists per image (\"Which of these are in the "
+                           "image: ...?\", one here / not-here sentence per item)")
+    data.add_argument("--stated-answers", type=float, default=d.stated_answers,
+                      help="synthetic scenes: probability that an extra explicit or absent conversation is "
+                           "answered \"The mug is here: [SEG].\" / \"The mug is not here.\" (the verdict right "
+                           "after the name, as in --extra-checklist)")
     data.add_argument("--described-answers", type=float, default=d.described_answers,
                       help="probability of training on an answer that names its target before [SEG] "
                            "(\"It is the red mug [SEG].\"), where the sample has one (0: uniform choice)")
@@ -160,10 +182,13 @@ def config_from_args(args: argparse.Namespace):
         out=args.out, model=args.model, init=args.init, clip=args.clip, data=list(args.data),
         synth_seed=args.synth_seed, synth_count=args.synth_count, families=args.families, limit=args.limit,
         mode="full" if args.full else "lora", lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, steps=args.steps, images_per_batch=args.images_per_batch,
+        lora_dropout=args.lora_dropout, lora_modules=args.lora_modules, steps=args.steps,
+        images_per_batch=args.images_per_batch,
         grad_accum=args.grad_accum, conversations_per_image=args.conversations_per_image,
         extra_explicit=args.extra_explicit, extra_absent=args.extra_absent,
-        described_answers=args.described_answers, extra_multi=args.extra_multi, extra_vqa=args.extra_vqa, data_workers=args.data_workers, precision=args.precision,
+        described_answers=args.described_answers, extra_multi=args.extra_multi, extra_vqa=args.extra_vqa,
+        extra_checklist=args.extra_checklist, stated_answers=args.stated_answers, data_workers=args.data_workers,
+        precision=args.precision,
         phrase_long_prob=args.phrase_long_prob, max_length=args.max_length, lr=args.lr, beta1=args.beta1,
         beta2=args.beta2, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
         min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,

@@ -207,16 +207,24 @@ def _pick_answer(answers: list[str], rng: np.random.Generator, described_prob: f
     return answers[int(rng.integers(len(answers)))]
 
 
+# Stated answers: the verdict comes right after the name, in the words of the checklists of
+# train.vqa ("The cup is not here."), so that deciding whether to answer with a mask is the same
+# look-up those drill, made at the same place.
+STATED_PRESENT = "The {desc} {be} here: [SEG]."
+STATED_ABSENT = "The {desc} {be} not here."
+
+
 def explicit_extras(
-    record: SceneRecord, rng: np.random.Generator, count: int, described_prob: float = 0.0
+    record: SceneRecord, rng: np.random.Generator, count: int, described_prob: float = 0.0, *, stated_prob: float = 0.0
 ) -> list[Conversation]:
     """Up to ``count`` extra conversations about other objects of a synthetic scene.
 
     Each names one object by a description unique in the scene (its category, else colour and
     category: "the red mug"), in a SHORT question template, with a LISA template answer and
     the object's visible mask (with probability ``described_prob`` an answer that names the
-    object, from the synthetic data's own answer templates). More mask supervision per
-    image-encoder pass; records without object masks (folders) give none.
+    object, from the synthetic data's own answer templates; with probability ``stated_prob``,
+    drawn last, :data:`STATED_PRESENT`). More mask supervision per image-encoder pass; records
+    without object masks (folders) give none.
     """
     if count <= 0 or not record.object_masks:
         return []
@@ -235,6 +243,10 @@ def explicit_extras(
             answer = capitalise(template.format(desc=name, be=be(category)))
         else:
             answer = official_answer(rng)
+        if stated_prob > 0 and rng.random() < stated_prob:
+            from lisa_ros.data.synth.language import be
+
+            answer = STATED_PRESENT.format(desc=name, be=be(category))
         extras.append(Conversation(question, answer, [mask]))
     return extras
 
@@ -284,7 +296,8 @@ def multi_extras(record: SceneRecord, rng: np.random.Generator, prob: float, des
     return [Conversation(question, answer, [first[1], second[1]])]
 
 
-def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float) -> list[Conversation]:
+def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float, *,
+                  stated_prob: float = 0.0) -> list[Conversation]:
     """Extra conversations about objects that are *not* in a synthetic scene (no ``[SEG]``).
 
     ``expected`` conversations on average (its integer part always, one more with the
@@ -292,7 +305,8 @@ def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float
     colour of a present category that no object of it has, in a SHORT question template, and
     is answered with the synthetic data's own absent-target answers. They balance the positive
     :func:`explicit_extras`: the model must look at the image to decide whether to answer
-    with a mask. Records without object lists give none.
+    with a mask (with probability ``stated_prob``, drawn last: :data:`STATED_ABSENT`). Records
+    without object lists give none.
     """
     if expected <= 0 or not record.objects:
         return []
@@ -322,6 +336,8 @@ def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float
             continue
         slots = slots_for(category, colour)
         answer = capitalise(T.ABSENT_ANSWERS[int(rng.integers(len(T.ABSENT_ANSWERS)))].format(**slots))
+        if stated_prob > 0 and rng.random() < stated_prob:
+            answer = STATED_ABSENT.format(**slots)
         out.append(Conversation(training_question(slots["desc"], False, rng), answer, []))
     return out
 
@@ -329,6 +345,7 @@ def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float
 def make_conversations(
     record: SceneRecord, rng: np.random.Generator, count: int, phrase_long_prob: float = 0.0, extra_explicit: int = 0,
     extra_absent: float = 0.0, described_prob: float = 0.0, extra_multi: float = 0.0, extra_vqa: int = 0,
+    extra_checklist: int = 0, stated_prob: float = 0.0,
 ) -> list[Conversation]:
     """Up to ``count`` conversations of one record, each from a different text (plus up to
     ``extra_explicit`` :func:`explicit_extras` and about ``extra_absent`` :func:`absent_extras`).
@@ -356,14 +373,18 @@ def make_conversations(
             )
         conversations.append(Conversation(question, answer, masks))
     extras = (
-        explicit_extras(record, rng, extra_explicit, described_prob)
+        explicit_extras(record, rng, extra_explicit, described_prob, stated_prob=stated_prob)
         + multi_extras(record, rng, extra_multi, described_prob)
-        + absent_extras(record, rng, extra_absent)
+        + absent_extras(record, rng, extra_absent, stated_prob=stated_prob)
     )
     if extra_vqa > 0:
         from .vqa import vqa_extras
 
         extras += vqa_extras(record, rng, extra_vqa)
+    if extra_checklist > 0:  # drawn last, so that runs without checklists keep their streams
+        from .vqa import checklist_extras
+
+        extras += checklist_extras(record, rng, extra_checklist)
     return conversations + extras
 
 
@@ -377,12 +398,15 @@ class TrainStream:
 
     def __init__(self, source: Source, seed: int, conversations_per_image: int = 3, phrase_long_prob: float = 0.0,
                  extra_explicit: int = 0, extra_absent: float = 0.0, described_prob: float = 0.0,
-                 extra_multi: float = 0.0, extra_vqa: int = 0, dense_labels: bool = False):
+                 extra_multi: float = 0.0, extra_vqa: int = 0, dense_labels: bool = False, extra_checklist: int = 0,
+                 stated_prob: float = 0.0):
         self.source = source
         # per-pixel category/colour maps only for runs that use them (train.dense_aux): they cost
         # a paint per object and 300 KB per 320x240 item on the way from a prefetch worker
         self.dense_labels = bool(dense_labels)
         self.extra_vqa = int(extra_vqa)
+        self.extra_checklist = int(extra_checklist)
+        self.stated_prob = float(stated_prob)
         self.extra_multi = float(extra_multi)
         self.described_prob = float(described_prob)
         self.extra_explicit = int(extra_explicit)
@@ -408,7 +432,7 @@ class TrainStream:
         rng = np.random.default_rng([self.seed, 2, position])
         conversations = make_conversations(
             record, rng, self.conversations_per_image, self.phrase_long_prob, self.extra_explicit, self.extra_absent,
-            self.described_prob, self.extra_multi, self.extra_vqa,
+            self.described_prob, self.extra_multi, self.extra_vqa, self.extra_checklist, self.stated_prob,
         )
         maps = label_maps(record.objects, record.object_masks) if self.dense_labels else None
         return TrainItem(record.name, record.image, record.family, conversations, maps)

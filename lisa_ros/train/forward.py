@@ -30,7 +30,7 @@ from .batching import Batch
 from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss, presence_aux_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
 
-__all__ = ["ForwardOutput", "lisa_forward", "lisa_loss"]
+__all__ = ["ForwardOutput", "answer_logits", "lisa_forward", "lisa_loss"]
 
 
 @dataclass
@@ -217,6 +217,23 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
     decision_states = states[torch.arange(len(decision_cols), device=device), torch.tensor(decision_cols, device=device)]
     return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts,
                          decision_states)
+
+
+def answer_logits(model, batch: Batch) -> list[torch.Tensor]:
+    """Teacher-forced next-token logits of every answer token, for probes.
+
+    Returns, per conversation, ``float32 [A, V]``: row ``k`` is the distribution the model gives
+    answer token ``k`` (``ids[prompt_length + k]``) having read everything before it.
+    """
+    image_tokens, _ = _encode_images(model, batch)
+    states = _llm_states(model, batch, image_tokens)
+    shift = image_tokens.shape[1] - 1
+    out = []
+    for row, ids in enumerate(batch.input_ids):
+        start = max(batch.prompt_lengths[row], ids.index(IMAGE_TOKEN_INDEX) + 1)
+        cols = torch.arange(start, len(ids), device=states.device) + shift - 1
+        out.append(model.llm.lm_head(states[row, cols]).float())
+    return out
 
 
 def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,

@@ -46,6 +46,7 @@ class TrainConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
+    lora_modules: tuple[str, ...] = ("q_proj", "v_proj")
     steps: int = 500
     images_per_batch: int = 2
     grad_accum: int = 1
@@ -55,6 +56,8 @@ class TrainConfig:
     described_answers: float = 0.0
     extra_multi: float = 0.0
     extra_vqa: int = 0
+    extra_checklist: int = 0
+    stated_answers: float = 0.0
     data_workers: int = 0
     phrase_long_prob: float = 0.0
     max_length: int | None = None
@@ -106,7 +109,7 @@ class TrainConfig:
     progress: bool = True
 
     def lora_settings(self) -> LoraSettings:
-        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout)
+        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout, tuple(self.lora_modules))
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.ce_weight, self.bce_weight, self.dice_weight)
@@ -473,7 +476,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
 
     stream = TrainStream(_source(cfg), cfg.seed, cfg.conversations_per_image, cfg.phrase_long_prob, cfg.extra_explicit,
                          cfg.extra_absent, cfg.described_answers, cfg.extra_multi, cfg.extra_vqa,
-                         dense_labels=cfg.dense_aux_weight > 0 or cfg.presence_aux_weight > 0)
+                         dense_labels=cfg.dense_aux_weight > 0 or cfg.presence_aux_weight > 0,
+                         extra_checklist=cfg.extra_checklist, stated_prob=cfg.stated_answers)
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()

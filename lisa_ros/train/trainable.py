@@ -26,6 +26,8 @@ from torch import nn
 __all__ = [
     "LoraSettings",
     "LORA_TARGET_REGEX",
+    "LLM_LINEAR_MODULES",
+    "lora_target_regex",
     "FULLY_TRAINED_PREFIXES",
     "setup_trainable",
     "inject_lora",
@@ -40,20 +42,40 @@ __all__ = [
 # The official filter: Linear layers named q_proj/v_proj outside SAM, CLIP, the projector and
 # text_hidden_fcs. In our module tree those are exactly the LLM's attention projections.
 LORA_TARGET_REGEX = r"llm\.model\.layers\.\d+\.self_attn\.(q_proj|v_proj)"
+OFFICIAL_LORA_MODULES = ("q_proj", "v_proj")
+# The LLaMA decoder layer's Linear layers, by name: what a LoRA run may also adapt.
+LLM_LINEAR_MODULES = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
+                      "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
+
 FULLY_TRAINED_PREFIXES = ("llm.lm_head.", "llm.model.embed_tokens.", "sam.mask_decoder.", "text_hidden_fcs.")
+
+
+def lora_target_regex(modules=OFFICIAL_LORA_MODULES) -> str:
+    """The peft ``target_modules`` regex for these LLM Linear layers (official: q_proj, v_proj)."""
+    unknown = sorted(set(modules) - set(LLM_LINEAR_MODULES))
+    if unknown or not modules:
+        raise ValueError(f"LoRA modules must be some of {sorted(LLM_LINEAR_MODULES)}, not {sorted(modules)}")
+    alternatives = "|".join(f"{LLM_LINEAR_MODULES[m]}\\.{m}" for m in sorted(set(modules)))
+    return rf"llm\.model\.layers\.\d+\.({alternatives})"
 
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """LoRA hyper-parameters (official: r 8, alpha 16, dropout 0.05)."""
+    """LoRA hyper-parameters (official: r 8, alpha 16, dropout 0.05, on q_proj and v_proj).
+
+    ``modules`` names the LLM layers' Linear layers that get adapters (keys of
+    :data:`LLM_LINEAR_MODULES`; the MLP's too, for a family that needs new word knowledge).
+    """
 
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
+    modules: tuple[str, ...] = OFFICIAL_LORA_MODULES
 
 
 def inject_lora(model: nn.Module, settings: LoraSettings) -> None:
-    """Wrap the LLM's q/v projections with peft LoRA layers (in place, adapter ``default``)."""
+    """Wrap the LLM's ``settings.modules`` (official: q/v projections) with peft LoRA layers
+    (in place, adapter ``default``)."""
     from peft import LoraConfig, inject_adapter_in_model
 
     config = LoraConfig(
@@ -61,7 +83,7 @@ def inject_lora(model: nn.Module, settings: LoraSettings) -> None:
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         bias="none",
-        target_modules=LORA_TARGET_REGEX,
+        target_modules=lora_target_regex(settings.modules),
     )
     inject_adapter_in_model(config, model)
 

@@ -1,28 +1,16 @@
 """bench/encoder_presence_probe.py on a micro run: it reads the run's dense heads and scores every
 (scene, category) pair on both encoders; the shared probe command line passes its own option."""
 
-import importlib.util
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from train_helpers import SCENE_SIZE, train_config
-
-REPO = Path(__file__).resolve().parents[2]
+from train_helpers import SCENE_SIZE, bench_module, train_config
 
 
 def _probe_module():
-    sys.path.insert(0, str(REPO / "bench"))  # the script imports probe_cli from its own folder
-    try:
-        spec = importlib.util.spec_from_file_location("encoder_presence_probe", REPO / "bench" / "encoder_presence_probe.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "bench"))
-    return module
+    return bench_module("encoder_presence_probe")
 
 
 def test_probe_scores_every_category_of_every_scene_from_the_runs_heads(micro_spec, synth_folder, tmp_path):

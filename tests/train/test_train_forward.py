@@ -1,7 +1,6 @@
 """The training forward pass: index shift of CE and [SEG] states, offset batching, and the
 shared-prefix path equal to the plain one."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +89,20 @@ def test_shared_prefix_equals_full_sequences(micro):
         results.append((loss.detach(), grads))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-4, atol=1e-6)
+
+
+def test_answer_logits_give_the_training_cross_entropy(micro):
+    """``answer_logits`` (probes) row k predicts answer token k: their CE over all answer tokens
+    is the CE of the training pass."""
+    from lisa_ros.train.forward import answer_logits
+
+    model, tokenizer, clip_pre = micro
+    batch = collate(_items(), tokenizer, clip_pre, model.sam_shape.img_size)
+    with torch.no_grad():
+        out = lisa_forward(model, batch, tokenizer.seg_token_id, share_prefix=False)
+        rows = answer_logits(model, batch)
+    targets = [ids[start:] for ids, start in zip(batch.input_ids, batch.prompt_lengths)]
+    assert [r.shape[0] for r in rows] == [len(t) for t in targets]
+    assert all(r.shape[1] == model.llm.lm_head.out_features for r in rows)
+    ce = torch.nn.functional.cross_entropy(torch.cat(rows), torch.tensor(sum(targets, [])))
+    torch.testing.assert_close(ce, out.ce, rtol=1e-5, atol=1e-5)

@@ -1,6 +1,5 @@
 """Trainable parts (official LoRA setup vs full) and LoRA merging."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +34,27 @@ def test_lora_only_on_llm_q_and_v(micro):
     assert layer.lora_dropout["default"].p == pytest.approx(0.05)
     hidden = 64
     assert counts["lora"] == 4 * (8 * hidden + hidden * 8)
+
+
+def test_lora_on_chosen_llm_layers(micro):
+    """``LoraSettings.modules`` picks the LLM layers' Linear layers (the MLP too); the official
+    regex is the default's; unknown names are refused before any model is touched."""
+    import re
+
+    from lisa_ros.train.trainable import LORA_TARGET_REGEX, lora_target_regex
+
+    model, _, _ = micro
+    setup_trainable(model, "lora", LoraSettings(modules=("q_proj", "down_proj", "up_proj")))
+    expected = {f"llm.model.layers.{i}.{part}" for i in range(2)
+                for part in ("self_attn.q_proj", "mlp.down_proj", "mlp.up_proj")}
+    assert set(lora_layers(model)) == expected
+    names = [name for name, _ in model.named_modules()]
+    official = re.compile(LORA_TARGET_REGEX)
+    assert [n for n in names if re.fullmatch(lora_target_regex(), n)] == [n for n in names if official.fullmatch(n)]
+    with pytest.raises(ValueError, match="LoRA modules"):
+        lora_target_regex(("q_proj", "fc1"))
+    with pytest.raises(ValueError, match="LoRA modules"):
+        lora_target_regex(())
 
 
 def test_official_frozen_and_trained_parts(micro):
@@ -103,3 +123,14 @@ def test_merged_lora_equals_unmerged(micro, micro_spec, tmp_path):
     in_place_logits, _ = _states(model, tokenizer, clip_pre)
     torch.testing.assert_close(in_place_logits, logits, rtol=1e-5, atol=1e-5)
     assert set(dict(model.named_parameters())) == set(dict(fresh.named_parameters()))
+
+
+def test_cli_reads_and_checks_lora_modules():
+    from lisa_ros.cli.train import build_parser
+
+    parser = build_parser()
+    base = ["--out", "x", "--synth-seed", "1"]
+    assert parser.parse_args(base).lora_modules == ("q_proj", "v_proj")
+    assert parser.parse_args(base + ["--lora-modules", "q_proj, down_proj"]).lora_modules == ("q_proj", "down_proj")
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--lora-modules", "q_proj,fc1"])

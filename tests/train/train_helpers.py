@@ -42,3 +42,18 @@ def train_config(out: Path, spec: Path, data: Path, **overrides):
     )
     settings.update(overrides)
     return TrainConfig(**settings)
+
+
+def bench_module(name: str):
+    """Import the script ``bench/<name>.py`` (probes import ``probe_cli`` from their own folder)."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    return module
