@@ -41,6 +41,9 @@ if str(REPO) not in sys.path:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from lisa_ros.cli.train import lora_modules_arg
+    from lisa_ros.train.trainable import OFFICIAL_LORA_MODULES
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--family", default="world_knowledge", help="the family left out of the base and adapted to")
     p.add_argument("--out", default="bench_out/fewshot", help="output folder")
@@ -65,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=600, help="fine-tuning optimizer steps")
     p.add_argument("--images-per-batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning peak lr")
-    p.add_argument("--lora-modules", default="q_proj,v_proj",
+    p.add_argument("--lora-modules", type=lora_modules_arg, default=OFFICIAL_LORA_MODULES,
                    help="LLM Linear layers with LoRA, comma-separated (lisa-train --lora-modules)")
     p.add_argument("--warmup", type=int, default=20)
     # The fine-tuning data should read like the base's training data: lisa-tiny learnt to name
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from lisa_ros.data.synth import FAMILIES, generate_dataset
     from lisa_ros.train.loop import TrainConfig, train
+    from lisa_ros.train.trainable import OFFICIAL_LORA_MODULES
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = TrainConfig(
         out=str(out / "adapted"), model=base, data=[str(ft_data)], mode="lora", steps=args.steps,
-        lora_modules=tuple(m.strip() for m in args.lora_modules.split(",") if m.strip()),
+        lora_modules=args.lora_modules,
         images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",
         described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
         time_budget=args.time_budget, device=args.device, threads=args.threads, llm_dtype="fp16",
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     record["gain_ciou"] = after["ciou"] - before["ciou"]
 
     (out / "fewshot.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    lora = "LoRA (official trainable parts)" if cfg.lora_modules == ("q_proj", "v_proj") else \
+    lora = "LoRA (official trainable parts)" if cfg.lora_modules == OFFICIAL_LORA_MODULES else \
         f"LoRA on {', '.join(cfg.lora_modules)} (other trainable parts official)"
     lines = [
         f"Few-shot adaptation to `{args.family}`: {args.train_count} samples (seed {args.train_seed}), "

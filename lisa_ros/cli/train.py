@@ -36,8 +36,9 @@ def _families(text: str) -> list[str]:
     return names
 
 
-def _lora_modules(text: str) -> tuple[str, ...]:
-    """``--lora-modules`` value: comma-separated LLM Linear layer names, checked here."""
+def lora_modules_arg(text: str) -> tuple[str, ...]:
+    """``--lora-modules`` value (argparse ``type``; also bench/fewshot.py's): comma-separated LLM
+    Linear layer names, checked here."""
     from lisa_ros.train.trainable import lora_target_regex
 
     modules = tuple(m.strip() for m in text.split(",") if m.strip())
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--lora-r", type=int, default=d.lora_r)
     src.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
     src.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
-    src.add_argument("--lora-modules", type=_lora_modules, default=d.lora_modules,
+    src.add_argument("--lora-modules", type=lora_modules_arg, default=d.lora_modules,
                      help="comma-separated LLM Linear layers that get LoRA (official: q_proj,v_proj; also k_proj, "
                           "o_proj, gate_proj, up_proj, down_proj)")
 

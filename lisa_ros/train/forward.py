@@ -152,6 +152,13 @@ def _encoders_only(model, batch: Batch, image_tokens: torch.Tensor, sam_embeddin
     return ForwardOutput(ce, 0, pred_masks, [], image_tokens, sam_embeddings, prompts, decision_states)
 
 
+def _answer_start(ids: list[int], prompt_length: int) -> int:
+    """Index in ``ids`` of the first answer token that has a label: the answer's first token,
+    never the image placeholder or anything before it. The state predicting ids position ``p``
+    sits at column ``p + N - 2`` of the LLM's states (N image tokens replace the one placeholder)."""
+    return max(prompt_length, ids.index(IMAGE_TOKEN_INDEX) + 1)
+
+
 def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = True) -> ForwardOutput:
     """Teacher-forced forward pass of a batch (see the module docstring).
 
@@ -175,11 +182,10 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
     seg_rows, seg_cols, seg_counts = [], [], []
     decision_cols = []
     for row, ids in enumerate(batch.input_ids):
-        image_at = ids.index(IMAGE_TOKEN_INDEX)
-        start = batch.prompt_lengths[row]
-        decision_cols.append(max(start, image_at + 1) + shift - 1)
+        start = _answer_start(ids, batch.prompt_lengths[row])
+        decision_cols.append(start + shift - 1)
         count = 0
-        for position in range(max(start, image_at + 1), len(ids)):
+        for position in range(start, len(ids)):
             ce_rows.append(row)
             ce_cols.append(position + shift - 1)
             ce_targets.append(ids[position])
@@ -230,7 +236,7 @@ def answer_logits(model, batch: Batch) -> list[torch.Tensor]:
     shift = image_tokens.shape[1] - 1
     out = []
     for row, ids in enumerate(batch.input_ids):
-        start = max(batch.prompt_lengths[row], ids.index(IMAGE_TOKEN_INDEX) + 1)
+        start = _answer_start(ids, batch.prompt_lengths[row])
         cols = torch.arange(start, len(ids), device=states.device) + shift - 1
         out.append(model.llm.lm_head(states[row, cols]).float())
     return out

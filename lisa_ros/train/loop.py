@@ -21,7 +21,13 @@ import torch
 
 from .checkpoints import MODEL_DIR, STATE_FILE, load_state, save_model, save_state
 from .losses import LossWeights
-from .trainable import LoraSettings, load_trainable_state_dict, setup_trainable, trainable_state_dict
+from .trainable import (
+    OFFICIAL_LORA_MODULES,
+    LoraSettings,
+    load_trainable_state_dict,
+    setup_trainable,
+    trainable_state_dict,
+)
 
 __all__ = ["TrainConfig", "TrainResult", "train", "build_segmenter", "lr_factor"]
 
@@ -46,7 +52,7 @@ class TrainConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
-    lora_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    lora_modules: tuple[str, ...] = OFFICIAL_LORA_MODULES
     steps: int = 500
     images_per_batch: int = 2
     grad_accum: int = 1

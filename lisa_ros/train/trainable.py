@@ -27,6 +27,7 @@ __all__ = [
     "LoraSettings",
     "LORA_TARGET_REGEX",
     "LLM_LINEAR_MODULES",
+    "OFFICIAL_LORA_MODULES",
     "lora_target_regex",
     "FULLY_TRAINED_PREFIXES",
     "setup_trainable",
