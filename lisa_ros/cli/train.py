@@ -137,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="from-scratch runs on synthetic scenes: add this weight times a loss that asks the "
                           "dense loss's per-cell category heads, at their most confident cell, which "
                           "categories the image shows at all (0: LISA objective only)")
+    opt.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
+                     help="from-scratch runs: add this weight times a loss that tells one attention head of "
+                          "the LLM, at the state choosing the first answer token, to look at the targets' "
+                          "image tokens, or at the first position when the target is absent "
+                          "(0: LISA objective only)")
+    opt.add_argument("--lookup-aux-layer", type=int, default=d.lookup_aux_layer,
+                     help="the LLM layer of the look-up head (default: the middle one)")
+    opt.add_argument("--lookup-aux-head", type=int, default=d.lookup_aux_head,
+                     help="the attention head of the look-up loss in that layer")
     opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
@@ -196,6 +205,8 @@ def config_from_args(args: argparse.Namespace):
         bce_weight=args.bce_weight, dice_weight=args.dice_weight, dense_aux_weight=args.dense_aux_weight,
         grounding_aux_weight=args.grounding_aux_weight, decision_aux_weight=args.decision_aux_weight,
         image_token_weight=args.image_token_weight, presence_aux_weight=args.presence_aux_weight,
+        lookup_aux_weight=args.lookup_aux_weight, lookup_aux_layer=args.lookup_aux_layer,
+        lookup_aux_head=args.lookup_aux_head,
         device=args.device, threads=args.threads,
         grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
         val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,

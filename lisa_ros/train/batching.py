@@ -36,6 +36,8 @@ class Batch:
         families: per image, its family (or None).
         label_maps: per image, its per-pixel category/colour labels at the original
             resolution, or None (only :mod:`~lisa_ros.train.dense_aux` reads them).
+        absent_targets: per conversation, whether it asks for an object the image does not show
+            (only :mod:`~lisa_ros.train.lookup_aux` reads them).
     """
 
     clip_pixels: torch.Tensor
@@ -47,6 +49,7 @@ class Batch:
     gt_masks: list[torch.Tensor]
     families: list[str | None]
     label_maps: list = field(default_factory=list)
+    absent_targets: list[bool] = field(default_factory=list)
 
     @property
     def num_images(self) -> int:
@@ -80,7 +83,7 @@ def collate(
             training truncates to ``model_max_length - 255``. A truncated answer loses its
             masks only if a ``[SEG]`` was cut, which raises (it would misalign the masks).
     """
-    clip, sam, resizes, ids, lengths, offset, masks, families = [], [], [], [], [], [0], [], []
+    clip, sam, resizes, ids, lengths, offset, masks, families, absent = [], [], [], [], [], [0], [], [], []
     for item in items:
         clip.append(preprocess_clip(item.image, clip_preprocess))
         pixels, resize = preprocess_sam(item.image, sam_size)
@@ -98,6 +101,7 @@ def collate(
                 sequence = sequence[:max_length]
             ids.append(sequence)
             lengths.append(min(prompt.prompt_length, len(sequence)))
+            absent.append(conversation.absent_target)
             image_masks.extend(conversation.masks)
         offset.append(len(ids))
         height, width = item.image.shape[:2]
@@ -116,4 +120,5 @@ def collate(
         gt_masks=masks,
         families=families,
         label_maps=[item.label_maps for item in items],
+        absent_targets=absent,
     )

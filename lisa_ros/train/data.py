@@ -75,11 +75,17 @@ class SceneRecord:
 
 @dataclass
 class Conversation:
-    """One training conversation: the user turn, the answer and one mask per ``[SEG]``."""
+    """One training conversation: the user turn, the answer and one mask per ``[SEG]``.
+
+    ``absent_target`` marks a question about an object the image does not show (its answer says
+    so, without ``[SEG]``), as opposed to a maskless question about the scene (VQA): the look-up
+    loss (:mod:`~lisa_ros.train.lookup_aux`) treats the two differently.
+    """
 
     question: str
     answer: str
     masks: list[np.ndarray] = field(default_factory=list)
+    absent_target: bool = False
 
 
 @dataclass
@@ -338,7 +344,7 @@ def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float
         answer = capitalise(T.ABSENT_ANSWERS[int(rng.integers(len(T.ABSENT_ANSWERS)))].format(**slots))
         if stated_prob > 0 and rng.random() < stated_prob:
             answer = STATED_ABSENT.format(**slots)
-        out.append(Conversation(training_question(slots["desc"], False, rng), answer, []))
+        out.append(Conversation(training_question(slots["desc"], False, rng), answer, [], absent_target=True))
     return out
 
 
@@ -371,7 +377,8 @@ def make_conversations(
             raise ValueError(
                 f"{record.name}: answer {answer!r} has {count_seg(answer)} [SEG] but {len(masks)} masks"
             )
-        conversations.append(Conversation(question, answer, masks))
+        absent = record.family == "absent" and not masks
+        conversations.append(Conversation(question, answer, masks, absent_target=absent))
     extras = (
         explicit_extras(record, rng, extra_explicit, described_prob, stated_prob=stated_prob)
         + multi_extras(record, rng, extra_multi, described_prob)

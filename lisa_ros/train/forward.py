@@ -18,6 +18,7 @@ encoder pretraining stage of a from-scratch model) stops after step 1; only the 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,7 @@ from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 from .batching import Batch
 from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss, presence_aux_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
+from .lookup_aux import AttentionInputs, LookupQuery, head_log_attention, lookup_loss, lookup_targets
 
 __all__ = ["ForwardOutput", "answer_logits", "lisa_forward", "lisa_loss"]
 
@@ -47,6 +49,8 @@ class ForwardOutput:
         prompts: per image, ``[K_i, C]`` projected ``[SEG]`` states that prompted its masks.
         decision_states: ``[C, hidden]`` per conversation, the state that predicts the first
             answer token (where the model commits to answering with a mask or without one).
+        lookup_log_attention: with a look-up head, ``float32 [C, L]`` its log attention at each
+            decision state (:func:`~lisa_ros.train.lookup_aux.head_log_attention`).
     """
 
     ce: torch.Tensor
@@ -57,6 +61,7 @@ class ForwardOutput:
     sam_embeddings: torch.Tensor | None = None
     prompts: list[torch.Tensor] | None = None
     decision_states: torch.Tensor | None = None
+    lookup_log_attention: torch.Tensor | None = None
 
 
 def _requires_grad(module: torch.nn.Module) -> bool:
@@ -159,11 +164,13 @@ def _answer_start(ids: list[int], prompt_length: int) -> int:
     return max(prompt_length, ids.index(IMAGE_TOKEN_INDEX) + 1)
 
 
-def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = True) -> ForwardOutput:
+def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = True,
+                 lookup_head: tuple[int, int] | None = None) -> ForwardOutput:
     """Teacher-forced forward pass of a batch (see the module docstring).
 
     ``share_prefix`` runs the prefix all conversations share once per image (exact; not with
-    gradient checkpointing, which disables the KV cache).
+    gradient checkpointing, which disables the KV cache). ``lookup_head`` ``(layer, head)``
+    also returns that head's attention at the decision states (:mod:`.lookup_aux`).
     """
     image_tokens, sam_embeddings = _encode_images(model, batch)
     if not batch.input_ids:
@@ -172,10 +179,14 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
     shift = num_image_tokens - 1
     prefix_ids = _shared_prefix_length(batch) if share_prefix else 0
     checkpointing = any(getattr(m, "gradient_checkpointing", False) for m in model.llm.model.layers)
-    if prefix_ids and not checkpointing:
-        states = _llm_states_shared(model, batch, image_tokens, prefix_ids)
-    else:
-        states = _llm_states(model, batch, image_tokens)
+    if lookup_head is not None and checkpointing:
+        raise ValueError("the look-up loss needs the attention inputs of one pass: no gradient checkpointing")
+    attention = model.llm.model.layers[lookup_head[0]].self_attn if lookup_head is not None else None
+    with AttentionInputs(attention) if attention is not None else nullcontext() as recorded:
+        if prefix_ids and not checkpointing:
+            states = _llm_states_shared(model, batch, image_tokens, prefix_ids)
+        else:
+            states = _llm_states(model, batch, image_tokens)
 
     # Gather answer positions (CE) and [SEG] positions (masks) in one pass over the ids.
     ce_rows, ce_cols, ce_targets = [], [], []
@@ -221,8 +232,12 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
         cursor += count
         pred_masks.append(upscale_mask_logits(low_res, batch.sam_resizes[image_index]))
     decision_states = states[torch.arange(len(decision_cols), device=device), torch.tensor(decision_cols, device=device)]
-    return ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts,
-                         decision_states)
+    out = ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts,
+                        decision_states)
+    if attention is not None:
+        query = LookupQuery(decision_cols, _conversation_images(batch))
+        out.lookup_log_attention = head_log_attention(attention, recorded.calls, query, lookup_head[1])
+    return out
 
 
 def answer_logits(model, batch: Batch) -> list[torch.Tensor]:
@@ -245,23 +260,36 @@ def answer_logits(model, batch: Batch) -> list[torch.Tensor]:
 def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,
               aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0,
               decision_weight: float = 0.0, image_token_weight: float = 0.0,
-              presence_weight: float = 0.0) -> LossParts:
+              presence_weight: float = 0.0, lookup_weight: float = 0.0,
+              lookup_head: tuple[int, int] | None = None) -> LossParts:
     """The LISA objective of one batch (CE + BCE + Dice, weighted).
 
     With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
     the dense encoder loss, ``grounding_weight`` times the prompt grounding loss and
     ``decision_weight`` times the mask-decision loss and ``presence_weight`` times the category
     presence loss are added (from-scratch training; the LISA objective itself is unchanged);
-    ``image_token_weight`` times the image-token scale loss needs no head. Their unweighted
-    values are reported as ``aux``, ``grounding``, ``decision``, ``presence`` and ``image_tokens``.
+    ``image_token_weight`` times the image-token scale loss and ``lookup_weight`` times the
+    look-up loss of attention head ``lookup_head`` ``(layer, head)`` (:mod:`.lookup_aux`) need
+    no head. Their unweighted values are reported as ``aux``, ``grounding``, ``decision``,
+    ``presence``, ``image_tokens`` and ``lookup``.
     """
-    out = lisa_forward(model, batch, seg_token_id, share_prefix)
+    use_lookup = lookup_weight > 0 and bool(batch.input_ids)
+    if use_lookup and lookup_head is None:
+        raise ValueError("a look-up weight needs lookup_head=(layer, head)")
+    out = lisa_forward(model, batch, seg_token_id, share_prefix, lookup_head if use_lookup else None)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
     parts = combine(out.ce, bce, dice, count, weights)
     if image_token_weight > 0:  # needs no head
         scale = image_token_scale_loss(out.image_tokens)
         parts.total = parts.total + image_token_weight * scale
         parts.image_tokens = scale.detach()
+    if use_lookup:  # needs no head either
+        kept, targets = lookup_targets(batch, out.seg_counts, out.image_tokens.shape[1],
+                                       out.lookup_log_attention.shape[1])
+        lookup = lookup_loss(out.lookup_log_attention, kept, targets)
+        if lookup is not None:
+            parts.total = parts.total + lookup_weight * lookup
+            parts.lookup = lookup.detach()
     if aux_heads is None:
         return parts
     if aux_weight > 0:

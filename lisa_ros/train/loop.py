@@ -92,6 +92,12 @@ class TrainConfig:
     # weight of the category presence loss (train.dense_aux.presence_aux_loss: does some cell of
     # each encoder say that a category is in the image?; from-scratch runs on synthetic scenes)
     presence_aux_weight: float = 0.0
+    # weight of the look-up loss (train.lookup_aux: one attention head of the LLM, at the state
+    # that picks the first answer token, is told to look at the targets' image tokens, or at the
+    # first position when the target is absent); its layer (None: the middle one) and head
+    lookup_aux_weight: float = 0.0
+    lookup_aux_layer: int | None = None
+    lookup_aux_head: int = 0
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -124,7 +130,7 @@ class TrainConfig:
         """The auxiliary terms in use (weight > 0), by the name their value is logged under."""
         weights = {"aux": self.dense_aux_weight, "grounding": self.grounding_aux_weight,
                    "decision": self.decision_aux_weight, "image_tokens": self.image_token_weight,
-                   "presence": self.presence_aux_weight}
+                   "presence": self.presence_aux_weight, "lookup": self.lookup_aux_weight}
         return {name: weight for name, weight in weights.items() if weight > 0}
 
 
@@ -290,6 +296,19 @@ def _validate(cfg: TrainConfig, setup: _Setup, device: str, autocast: bool) -> d
     }
 
 
+def _lookup_head(cfg: TrainConfig, model) -> tuple[int, int]:
+    """``(layer, head)`` of the look-up loss, checked against the LLM (default layer: the middle
+    one, so that the layers below can bring the asked-for object to the decision state and the
+    layers above can read what the head found)."""
+    layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    layer = layers // 2 if cfg.lookup_aux_layer is None else cfg.lookup_aux_layer
+    if not 0 <= layer < layers:
+        raise ValueError(f"--lookup-aux-layer {layer}: the LLM has layers 0..{layers - 1}")
+    if not 0 <= cfg.lookup_aux_head < heads:
+        raise ValueError(f"--lookup-aux-head {cfg.lookup_aux_head}: the LLM has heads 0..{heads - 1}")
+    return layer, cfg.lookup_aux_head
+
+
 class _Dist:
     """Data parallelism over ``world`` processes (gloo; CPU or one GPU each). Every rank
     computes its own micro-batches; gradients are averaged before clipping, so all ranks hold
@@ -453,10 +472,11 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     aux_heads = None
     aux_terms = list(cfg.aux_weights())
     if aux_terms and cfg.mode != "full":
-        raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight, --presence-aux-weight and "
-                         "--image-token-weight are for from-scratch runs: they need --full")
-    # the image-token term reads the tokens alone; every other term needs the heads
-    if any(name != "image_tokens" for name in aux_terms):
+        raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight, --presence-aux-weight, "
+                         "--lookup-aux-weight and --image-token-weight are for from-scratch runs: they need --full")
+    lookup_head = _lookup_head(cfg, model) if cfg.lookup_aux_weight > 0 else None
+    # the image-token and look-up terms need no head; every other term does
+    if any(name not in ("image_tokens", "lookup") for name in aux_terms):
         from .dense_aux import DenseAuxHeads, load_heads
 
         aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)
@@ -553,7 +573,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                     parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix, aux_heads, cfg.dense_aux_weight,
                                       cfg.grounding_aux_weight, cfg.decision_aux_weight, cfg.image_token_weight,
-                                      cfg.presence_aux_weight)
+                                      cfg.presence_aux_weight, cfg.lookup_aux_weight, lookup_head)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
                     totals[key] += value / cfg.grad_accum

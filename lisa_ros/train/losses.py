@@ -50,10 +50,11 @@ class LossParts:
     decision: torch.Tensor | None = None  # mask-decision loss (train.dense_aux), when used
     image_tokens: torch.Tensor | None = None  # image-token scale loss (train.dense_aux), when used
     presence: torch.Tensor | None = None  # category presence loss (train.dense_aux), when used
+    lookup: torch.Tensor | None = None  # look-up loss (train.lookup_aux), when used
 
     def as_floats(self) -> dict[str, float]:
         out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
-        for name in ("aux", "grounding", "decision", "image_tokens", "presence"):
+        for name in ("aux", "grounding", "decision", "image_tokens", "presence", "lookup"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)
