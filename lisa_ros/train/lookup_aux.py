@@ -26,6 +26,8 @@ distribution the model uses. No head is added: the checkpoint keeps the official
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -61,6 +63,7 @@ class AttentionInputs:
         self._handle.remove()
 
 
+@dataclass
 class LookupQuery:
     """Where to look from: the decision column of every conversation and its image's index.
 
@@ -70,9 +73,8 @@ class LookupQuery:
         images: per conversation, the index of its image in the batch.
     """
 
-    def __init__(self, columns: list[int], images: list[int]):
-        self.columns = columns
-        self.images = images
+    columns: list[int]
+    images: list[int]
 
 
 def _projected(attention: torch.nn.Module, hidden: torch.Tensor, rotary) -> tuple[torch.Tensor, torch.Tensor]:
