@@ -46,12 +46,10 @@ def answer_ce(segmenter, item) -> float:
     """Mean answer-token cross-entropy of a one-conversation :class:`~lisa_ros.train.data.TrainItem`."""
     import torch
 
-    from lisa_ros.train.batching import collate
     from lisa_ros.train.forward import lisa_forward
 
     model = segmenter.model
-    batch = collate([item], segmenter.tokenizer, segmenter.loaded.clip_preprocess, model.sam.image_encoder.img_size,
-                    segmenter.config.mm_use_im_start_end)
+    batch = probe_cli.scene_batch(segmenter, item)
     with torch.inference_mode():
         return float(lisa_forward(model, batch, segmenter.seg_token_id).ce)
 

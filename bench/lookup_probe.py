@@ -36,7 +36,6 @@ OPTIONS = (("--layer", {"type": int, "default": None, "help": "LLM layer (defaul
 def probe(segmenter, seed: int, scenes: int, layer: int | None = None, head: int = 0, size=(320, 240)) -> dict:
     import torch
 
-    from lisa_ros.train.batching import collate
     from lisa_ros.train.data import SynthSource, TrainItem, absent_extras, explicit_extras, make_conversations
     from lisa_ros.train.forward import lisa_forward
     from lisa_ros.train.lookup_aux import lookup_targets
@@ -51,9 +50,7 @@ def probe(segmenter, seed: int, scenes: int, layer: int | None = None, head: int
         record = source.record(index)
         conversations = (make_conversations(record, rng, 1) + explicit_extras(record, rng, 1)
                          + absent_extras(record, rng, 1.0))
-        batch = collate([TrainItem(record.name, record.image, record.family, conversations, None)], tokenizer,
-                        segmenter.loaded.clip_preprocess, model.sam.image_encoder.img_size,
-                        segmenter.config.mm_use_im_start_end)
+        batch = probe_cli.scene_batch(segmenter, TrainItem(record.name, record.image, record.family, conversations))
         with torch.inference_mode():
             out = lisa_forward(model, batch, tokenizer.seg_token_id, share_prefix=False, lookup_head=(layer, head))
         tokens = out.image_tokens.shape[1]

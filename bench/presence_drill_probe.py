@@ -61,7 +61,6 @@ def _exist_pair(record, rng):
 def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
     import torch
 
-    from lisa_ros.train.batching import collate
     from lisa_ros.train.data import SynthSource, TrainItem
     from lisa_ros.train.forward import answer_logits
     from lisa_ros.train.vqa import checklist_extras
@@ -78,9 +77,7 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
         exist = _exist_pair(record, rng)
         checklist = checklist_extras(record, rng, 1)
         conversations = [c for _, c in exist] + checklist
-        batch = collate([TrainItem(record.name, record.image, record.family, conversations, None)], tokenizer,
-                        segmenter.loaded.clip_preprocess, model.sam.image_encoder.img_size,
-                        segmenter.config.mm_use_im_start_end)
+        batch = probe_cli.scene_batch(segmenter, TrainItem(record.name, record.image, record.family, conversations))
         with torch.inference_mode():
             logits = answer_logits(model, batch)
         for (present, _), rows in zip(exist, logits):

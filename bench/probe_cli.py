@@ -51,6 +51,15 @@ def load_segmenter(args: argparse.Namespace):
     return LisaSegmenter.from_pretrained(args.model, device="cpu", frame_cache_size=0)
 
 
+def scene_batch(segmenter, item):
+    """One :class:`~lisa_ros.train.data.TrainItem` as a training batch, preprocessed as the
+    segmenter's model expects (its CLIP preprocessing, SAM input size and image-token layout)."""
+    from lisa_ros.train.batching import collate
+
+    return collate([item], segmenter.tokenizer, segmenter.loaded.clip_preprocess,
+                   segmenter.model.sam.image_encoder.img_size, segmenter.config.mm_use_im_start_end)
+
+
 def write_json(path: str | None, result: dict) -> None:
     """Write ``result`` to ``path`` (parents created); nothing when ``path`` is None."""
     if path:

@@ -234,6 +234,9 @@ def explicit_extras(
     """
     if count <= 0 or not record.object_masks:
         return []
+    from lisa_ros.data.synth import templates as T
+    from lisa_ros.data.synth.language import be, capitalise
+
     options = _describable_objects(record)
     extras = []
     for choice in rng.permutation(len(options))[:count]:
@@ -242,16 +245,11 @@ def explicit_extras(
         # SHORT templates carry the article themselves ("Can you segment the {class_name} ...")
         question = training_question(name, False, rng)
         if described_prob > 0 and rng.random() < described_prob:
-            from lisa_ros.data.synth import templates as T
-            from lisa_ros.data.synth.language import be, capitalise
-
             template = T.DESCRIBED_ANSWERS[int(rng.integers(len(T.DESCRIBED_ANSWERS)))]
             answer = capitalise(template.format(desc=name, be=be(category)))
         else:
             answer = official_answer(rng)
         if stated_prob > 0 and rng.random() < stated_prob:
-            from lisa_ros.data.synth.language import be
-
             answer = STATED_PRESENT.format(desc=name, be=be(category))
         extras.append(Conversation(question, answer, [mask]))
     return extras
