@@ -49,6 +49,19 @@ def lora_modules_arg(text: str) -> tuple[str, ...]:
     return modules
 
 
+def absent_lead_arg(text: str) -> str:
+    """``--absent-lead`` value (argparse ``type``): one alphabetic word that begins no answer with
+    a mask, else the first answer token would not decide "not there" on its own."""
+    from lisa_ros.train.data import present_answer_openings
+
+    word = text.strip()
+    if word and not word.isalpha():
+        raise argparse.ArgumentTypeError(f"--absent-lead must be one word of letters, got {text!r}")
+    if word in present_answer_openings():
+        raise argparse.ArgumentTypeError(f"--absent-lead {word!r} also begins answers with a mask")
+    return word
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lisa_ros.train.loop import TrainConfig
 
@@ -93,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="synthetic scenes: probability that an extra explicit or absent conversation is "
                            "answered \"The mug is here: [SEG].\" / \"The mug is not here.\" (the verdict right "
                            "after the name, as in --extra-checklist)")
+    data.add_argument("--absent-lead", type=absent_lead_arg, default=d.absent_lead, metavar="WORD",
+                      help="begin every absent-target answer with WORD (\"No, there is no mug here.\"), so that "
+                           "\"not there\" is decided by one first token; must be one word that no answer with a "
+                           "mask begins with (default: the data's own answers)")
     data.add_argument("--described-answers", type=float, default=d.described_answers,
                       help="probability of training on an answer that names its target before [SEG] "
                            "(\"It is the red mug [SEG].\"), where the sample has one (0: uniform choice)")
@@ -197,7 +214,8 @@ def config_from_args(args: argparse.Namespace):
         grad_accum=args.grad_accum, conversations_per_image=args.conversations_per_image,
         extra_explicit=args.extra_explicit, extra_absent=args.extra_absent,
         described_answers=args.described_answers, extra_multi=args.extra_multi, extra_vqa=args.extra_vqa,
-        extra_checklist=args.extra_checklist, stated_answers=args.stated_answers, data_workers=args.data_workers,
+        extra_checklist=args.extra_checklist, stated_answers=args.stated_answers, absent_lead=args.absent_lead,
+        data_workers=args.data_workers,
         precision=args.precision,
         phrase_long_prob=args.phrase_long_prob, max_length=args.max_length, lr=args.lr, beta1=args.beta1,
         beta2=args.beta2, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,

@@ -300,6 +300,46 @@ def multi_extras(record: SceneRecord, rng: np.random.Generator, prob: float, des
     return [Conversation(question, answer, [first[1], second[1]])]
 
 
+def present_answer_openings() -> frozenset[str]:
+    """First words of every answer template that carries a ``[SEG]`` (the synthetic data's own,
+    the official ``ANSWER_LIST`` and :data:`STATED_PRESENT`), template slots stripped of their
+    braces: the words an absent-target lead word must differ from."""
+    from lisa_ros.data.synth import templates as T
+
+    from .templates import ANSWER_LIST
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+
+    texts = [t for v in vars(T).values() for t in strings(v)] + list(ANSWER_LIST) + [STATED_PRESENT]
+    return frozenset(t.split(" ", 1)[0].rstrip(",.:;").strip("{}") for t in texts if "[SEG]" in t)
+
+
+def lead_absent_answer(answer: str, lead: str) -> str:
+    """``answer`` with ``lead`` as its first word: "I can't find a mug here." -> "No, I can't find a
+    mug here."; "There is no mug." -> "No, there is no mug.". An answer that already begins with
+    ``lead`` is kept. Empty ``lead``: unchanged.
+
+    Why: absent-target answers otherwise begin with several words, two of which ("I", "The") also
+    begin answers with a mask, so the "not there" probability at the first answer token is split
+    and greedy decoding picks a present-target opening unless it is very sure. With one lead word
+    that no present-target answer uses, the decision is made by one token (lisa-train --absent-lead).
+    """
+    if not lead or answer.split(" ", 1)[0].rstrip(",.") == lead:
+        return answer
+    first, _, rest = answer.partition(" ")
+    if first not in ("I", "I'm") and not first.startswith("I'"):
+        first = first[:1].lower() + first[1:]
+    return f"{lead}, {first} {rest}".rstrip() if rest else f"{lead}, {first}"
+
+
 def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float, *,
                   stated_prob: float = 0.0) -> list[Conversation]:
     """Extra conversations about objects that are *not* in a synthetic scene (no ``[SEG]``).
@@ -404,8 +444,9 @@ class TrainStream:
     def __init__(self, source: Source, seed: int, conversations_per_image: int = 3, phrase_long_prob: float = 0.0,
                  extra_explicit: int = 0, extra_absent: float = 0.0, described_prob: float = 0.0,
                  extra_multi: float = 0.0, extra_vqa: int = 0, dense_labels: bool = False, extra_checklist: int = 0,
-                 stated_prob: float = 0.0):
+                 stated_prob: float = 0.0, absent_lead: str = ""):
         self.source = source
+        self.absent_lead = str(absent_lead)
         # per-pixel category/colour maps only for runs that use them (train.dense_aux): they cost
         # a paint per object and 300 KB per 320x240 item on the way from a prefetch worker
         self.dense_labels = bool(dense_labels)
@@ -439,6 +480,10 @@ class TrainStream:
             record, rng, self.conversations_per_image, self.phrase_long_prob, self.extra_explicit, self.extra_absent,
             self.described_prob, self.extra_multi, self.extra_vqa, self.extra_checklist, self.stated_prob,
         )
+        if self.absent_lead:  # rewritten after the draws, so the stream's randomness is unchanged
+            for conversation in conversations:
+                if conversation.absent_target:
+                    conversation.answer = lead_absent_answer(conversation.answer, self.absent_lead)
         maps = label_maps(record.objects, record.object_masks) if self.dense_labels else None
         return TrainItem(record.name, record.image, record.family, conversations, maps)
 

@@ -64,6 +64,7 @@ class TrainConfig:
     extra_vqa: int = 0
     extra_checklist: int = 0
     stated_answers: float = 0.0
+    absent_lead: str = ""
     data_workers: int = 0
     phrase_long_prob: float = 0.0
     max_length: int | None = None
@@ -503,7 +504,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     stream = TrainStream(_source(cfg), cfg.seed, cfg.conversations_per_image, cfg.phrase_long_prob, cfg.extra_explicit,
                          cfg.extra_absent, cfg.described_answers, cfg.extra_multi, cfg.extra_vqa,
                          dense_labels=cfg.dense_aux_weight > 0 or cfg.presence_aux_weight > 0,
-                         extra_checklist=cfg.extra_checklist, stated_prob=cfg.stated_answers)
+                         extra_checklist=cfg.extra_checklist, stated_prob=cfg.stated_answers,
+                         absent_lead=cfg.absent_lead)
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()
