@@ -334,10 +334,9 @@ def lead_absent_answer(answer: str, lead: str) -> str:
     """
     if not lead or answer.split(" ", 1)[0].rstrip(",.") == lead:
         return answer
-    first, _, rest = answer.partition(" ")
-    if first not in ("I", "I'm") and not first.startswith("I'"):
-        first = first[:1].lower() + first[1:]
-    return f"{lead}, {first} {rest}".rstrip() if rest else f"{lead}, {first}"
+    if answer != "I" and not answer.startswith(("I ", "I'")):  # "I" keeps its capital
+        answer = answer[:1].lower() + answer[1:]
+    return f"{lead}, {answer}"
 
 
 def absent_extras(record: SceneRecord, rng: np.random.Generator, expected: float, *,
