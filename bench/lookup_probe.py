@@ -38,10 +38,10 @@ def probe(segmenter, seed: int, scenes: int, layer: int | None = None, head: int
 
     from lisa_ros.train.data import SynthSource, TrainItem, absent_extras, explicit_extras, make_conversations
     from lisa_ros.train.forward import lisa_forward
-    from lisa_ros.train.lookup_aux import lookup_targets
+    from lisa_ros.train.lookup_aux import lookup_head, lookup_targets
 
     tokenizer, model = segmenter.tokenizer, segmenter.model
-    layer = model.config.num_hidden_layers // 2 if layer is None else layer
+    layer, head = lookup_head(model.config, layer, head)
     source = SynthSource(seed, size=size)
     rng = np.random.default_rng(seed)
     first = {"present": [], "absent": []}

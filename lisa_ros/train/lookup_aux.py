@@ -35,7 +35,24 @@ from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .dense_aux import _cell_index
 
-__all__ = ["AttentionInputs", "LookupQuery", "head_log_attention", "lookup_targets", "lookup_loss"]
+__all__ = ["AttentionInputs", "LookupQuery", "lookup_head", "head_log_attention", "lookup_targets", "lookup_loss"]
+
+
+def lookup_head(config, layer: int | None = None, head: int = 0) -> tuple[int, int]:
+    """``(layer, head)`` of the look-up loss, checked against the LLM's ``config``.
+
+    The default layer is the middle one, so that the layers below can bring the asked-for
+    object to the decision state and the layers above can read what the head found. Training
+    (``lisa-train --lookup-aux-layer/--lookup-aux-head``) and ``bench/lookup_probe.py`` both
+    resolve the head here, so that the probe reads the head a run supervised.
+    """
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    layer = layers // 2 if layer is None else layer
+    if not 0 <= layer < layers:
+        raise ValueError(f"--lookup-aux-layer {layer}: the LLM has layers 0..{layers - 1}")
+    if not 0 <= head < heads:
+        raise ValueError(f"--lookup-aux-head {head}: the LLM has heads 0..{heads - 1}")
+    return layer, head
 
 
 class AttentionInputs:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import MODEL_DIR, STATE_FILE, load_state, save_model, save_state
+from .lookup_aux import lookup_head as resolve_lookup_head
 from .losses import LossWeights
 from .trainable import (
     OFFICIAL_LORA_MODULES,
@@ -297,19 +298,6 @@ def _validate(cfg: TrainConfig, setup: _Setup, device: str, autocast: bool) -> d
     }
 
 
-def _lookup_head(cfg: TrainConfig, model) -> tuple[int, int]:
-    """``(layer, head)`` of the look-up loss, checked against the LLM (default layer: the middle
-    one, so that the layers below can bring the asked-for object to the decision state and the
-    layers above can read what the head found)."""
-    layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
-    layer = layers // 2 if cfg.lookup_aux_layer is None else cfg.lookup_aux_layer
-    if not 0 <= layer < layers:
-        raise ValueError(f"--lookup-aux-layer {layer}: the LLM has layers 0..{layers - 1}")
-    if not 0 <= cfg.lookup_aux_head < heads:
-        raise ValueError(f"--lookup-aux-head {cfg.lookup_aux_head}: the LLM has heads 0..{heads - 1}")
-    return layer, cfg.lookup_aux_head
-
-
 class _Dist:
     """Data parallelism over ``world`` processes (gloo; CPU or one GPU each). Every rank
     computes its own micro-batches; gradients are averaged before clipping, so all ranks hold
@@ -475,7 +463,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     if aux_terms and cfg.mode != "full":
         raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight, --presence-aux-weight, "
                          "--lookup-aux-weight and --image-token-weight are for from-scratch runs: they need --full")
-    lookup_head = _lookup_head(cfg, model) if cfg.lookup_aux_weight > 0 else None
+    lookup_head = (resolve_lookup_head(model.config, cfg.lookup_aux_layer, cfg.lookup_aux_head)
+                   if cfg.lookup_aux_weight > 0 else None)
     # the image-token and look-up terms need no head; every other term does
     if any(name not in ("image_tokens", "lookup") for name in aux_terms):
         from .dense_aux import DenseAuxHeads, load_heads

@@ -51,15 +51,16 @@ def _segment(tiny, sample):
     return tiny.segment(sample.image, validation_question(sample.texts[0], sample.is_sentence))
 
 
-def _explicit_answers(tiny, count=8):
-    """(sample, output) for ``count`` explicit scenes of the sanity seed."""
+@pytest.fixture(scope="module")
+def explicit_answers(tiny):
+    """(sample, output) for 8 explicit scenes of the sanity seed, segmented once for the tests below."""
     from lisa_ros.data.synth import render_scene
 
-    samples = [render_scene(SANITY_SEED, index, family="explicit") for index in range(count)]
+    samples = [render_scene(SANITY_SEED, index, family="explicit") for index in range(8)]
     return [(sample, _segment(tiny, sample)) for sample in samples]
 
 
-def test_loads_by_name_and_its_masks_land_on_objects(tiny):
+def test_loads_by_name_and_its_masks_land_on_objects(explicit_answers):
     """What the shipped lisa-tiny does reliably: its masks cover objects, not the table.
 
     Chance level is the share of the image that objects cover (about 0.14 on these scenes); the
@@ -67,7 +68,7 @@ def test_loads_by_name_and_its_masks_land_on_objects(tiny):
     8; it declines some present objects too, docs/benchmarks.md §3).
     """
     precisions = []
-    for sample, out in _explicit_answers(tiny):
+    for sample, out in explicit_answers:
         if not out.masks:
             continue
         assert out.masks[0].mask.shape == sample.image.shape[:2]
@@ -78,14 +79,13 @@ def test_loads_by_name_and_its_masks_land_on_objects(tiny):
     assert np.mean(precisions) >= 0.6, precisions
 
 
-def test_picks_the_named_object(tiny):
+def test_picks_the_named_object(explicit_answers):
     """Explicit instructions ("the red mug"): the mask matches the named object (mean IoU 0.67 over
     the 6 of these 8 scenes it answers with a mask; earlier weights, whose masks covered every object,
     failed this)."""
     from lisa_ros.eval.metrics import mask_iou
 
-    ious = [mask_iou(out.masks[0].mask, sample.target_masks[0]) for sample, out in _explicit_answers(tiny)
-            if out.masks]
+    ious = [mask_iou(out.masks[0].mask, sample.target_masks[0]) for sample, out in explicit_answers if out.masks]
     assert len(ious) >= 5 and np.mean(ious) >= 0.5, ious
 
 
