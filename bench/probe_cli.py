@@ -1,7 +1,8 @@
 """What the probe scripts of bench/ share: their command line, the model they load, the JSON they write.
 
 Each probe (``grounding_probe.py``, ``presence_probe.py``, ``image_reliance_probe.py``,
-``encoder_presence_probe.py``, ``presence_drill_probe.py``, ``lookup_probe.py``) asks a model
+``encoder_presence_probe.py``, ``presence_drill_probe.py``, ``lookup_probe.py``,
+``sam_prompt_probe.py``) asks a model
 questions about synthetic scenes of one seed on the CPU; only its questions and its summary differ.
 :func:`run` is their whole ``main``.
 """

@@ -49,6 +49,17 @@ def lora_modules_arg(text: str) -> tuple[str, ...]:
     return modules
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def absent_lead_arg(text: str) -> str:
     """``--absent-lead`` value (argparse ``type``): one alphabetic word that begins no answer with
     a mask, else the first answer token would not decide "not there" on its own."""
@@ -163,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the LLM layer of the look-up head (default: the middle one)")
     opt.add_argument("--lookup-aux-head", type=int, default=d.lookup_aux_head,
                      help="the attention head of the look-up loss in that layer")
+    opt.add_argument("--sam-prompt-weight", type=float, default=d.sam_prompt_weight,
+                     help="from-scratch runs on synthetic scenes: add this weight times the mask loss (the "
+                          "run's BCE and Dice weights) of SAM's masks for a jittered box or one point on "
+                          "objects of each image, SAM's own training signal (0: LISA objective only)")
+    opt.add_argument("--sam-prompt-objects", type=positive_int, default=d.sam_prompt_objects,
+                     help="objects per image prompted for --sam-prompt-weight (at most; in a random order)")
     opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
@@ -224,7 +241,8 @@ def config_from_args(args: argparse.Namespace):
         grounding_aux_weight=args.grounding_aux_weight, decision_aux_weight=args.decision_aux_weight,
         image_token_weight=args.image_token_weight, presence_aux_weight=args.presence_aux_weight,
         lookup_aux_weight=args.lookup_aux_weight, lookup_aux_layer=args.lookup_aux_layer,
-        lookup_aux_head=args.lookup_aux_head,
+        lookup_aux_head=args.lookup_aux_head, sam_prompt_weight=args.sam_prompt_weight,
+        sam_prompt_objects=args.sam_prompt_objects,
         device=args.device, threads=args.threads,
         grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
         val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,

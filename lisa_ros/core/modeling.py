@@ -161,7 +161,9 @@ class LisaModel(nn.Module):
 
         Args:
             image_embedding: ``[1, C, g, g]`` from :meth:`encode_sam`.
-            prompts: ``[K, C]`` from :meth:`project_seg_states`.
+            prompts: ``[K, C]`` from :meth:`project_seg_states` (one token per mask), or
+                ``[K, T, C]`` sparse embeddings of SAM's own prompt encoder (training:
+                :mod:`lisa_ros.train.prompt_aux`).
         Returns:
             low-resolution mask logits ``[K, 1, 4g, 4g]`` and SAM's predicted IoU ``[K, 1]``
             (single-mask output, mask token 0, as LISA).
@@ -169,7 +171,9 @@ class LisaModel(nn.Module):
         decoder = self.sam.mask_decoder
         dtype = decoder.iou_token.weight.dtype
         count = prompts.shape[0]
-        sparse = prompts.to(dtype).unsqueeze(1)
+        sparse = prompts.to(dtype)
+        if sparse.dim() == 2:
+            sparse = sparse.unsqueeze(1)
         no_mask = self.sam.prompt_encoder.no_mask_embed.weight.to(dtype)
         grid = self.sam_shape.embedding_size
         dense = no_mask.reshape(1, -1, 1, 1).expand(count, -1, grid, grid)

@@ -38,6 +38,8 @@ class Batch:
             resolution, or None (only :mod:`~lisa_ros.train.dense_aux` reads them).
         absent_targets: per conversation, whether it asks for an object the image does not show
             (only :mod:`~lisa_ros.train.lookup_aux` reads them).
+        object_prompts: per image, its box / point prompts on objects (only
+            :mod:`~lisa_ros.train.prompt_aux` reads them; source pixels, empty when not drawn).
     """
 
     clip_pixels: torch.Tensor
@@ -50,6 +52,7 @@ class Batch:
     families: list[str | None]
     label_maps: list = field(default_factory=list)
     absent_targets: list[bool] = field(default_factory=list)
+    object_prompts: list = field(default_factory=list)
 
     @property
     def num_images(self) -> int:
@@ -121,4 +124,5 @@ def collate(
         families=families,
         label_maps=[item.label_maps for item in items],
         absent_targets=absent,
+        object_prompts=[item.object_prompts for item in items],
     )

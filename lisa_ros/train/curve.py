@@ -26,7 +26,7 @@ _SERIES = (("loss", (40, 40, 40)), ("ce", (31, 119, 180)), ("bce", (214, 39, 40)
 # the auxiliary terms of from-scratch runs (train.dense_aux), drawn when every step logged them
 _OPTIONAL_SERIES = (("grounding", (23, 190, 207)), ("aux", (140, 86, 75)), ("decision", (188, 189, 34)),
                     ("image_tokens", (127, 127, 127)), ("presence", (227, 119, 194)),
-                    ("lookup", (255, 187, 120)))
+                    ("lookup", (255, 187, 120)), ("sam_prompt", (152, 223, 138)))
 _VAL_SERIES = (("giou", (148, 103, 189)), ("ciou", (255, 127, 14)))
 
 

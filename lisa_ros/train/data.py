@@ -26,6 +26,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .dense_aux import LabelMaps, label_maps
+from .prompt_aux import draw_object_prompts
 from .templates import official_answer, training_question
 
 __all__ = [
@@ -97,6 +98,7 @@ class TrainItem:
     family: str | None
     conversations: list[Conversation]
     label_maps: "LabelMaps | None" = None  # per-pixel category/colour (synthetic scenes; dense_aux)
+    object_prompts: list = field(default_factory=list)  # box / point prompts on objects (prompt_aux)
 
 
 class Source(Protocol):
@@ -443,8 +445,11 @@ class TrainStream:
     def __init__(self, source: Source, seed: int, conversations_per_image: int = 3, phrase_long_prob: float = 0.0,
                  extra_explicit: int = 0, extra_absent: float = 0.0, described_prob: float = 0.0,
                  extra_multi: float = 0.0, extra_vqa: int = 0, dense_labels: bool = False, extra_checklist: int = 0,
-                 stated_prob: float = 0.0, absent_lead: str = ""):
+                 stated_prob: float = 0.0, absent_lead: str = "", object_prompts: int = 0):
         self.source = source
+        # up to this many objects per image get a box or point prompt (train.prompt_aux; synthetic
+        # scenes, which know every object's mask)
+        self.object_prompts = int(object_prompts)
         self.absent_lead = str(absent_lead)
         # per-pixel category/colour maps only for runs that use them (train.dense_aux): they cost
         # a paint per object and 300 KB per 320x240 item on the way from a prefetch worker
@@ -484,7 +489,12 @@ class TrainStream:
                 if conversation.absent_target:
                     conversation.answer = lead_absent_answer(conversation.answer, self.absent_lead)
         maps = label_maps(record.objects, record.object_masks) if self.dense_labels else None
-        return TrainItem(record.name, record.image, record.family, conversations, maps)
+        prompts = []
+        if self.object_prompts and record.object_masks:
+            # a generator of its own, so that the conversations' draws do not change with it
+            prompt_rng = np.random.default_rng([self.seed, 3, position])
+            prompts = draw_object_prompts(record.object_masks, prompt_rng, self.object_prompts)
+        return TrainItem(record.name, record.image, record.family, conversations, maps, prompts)
 
     def items(self, start: int, count: int) -> list[TrainItem]:
         return [self.item(start + k) for k in range(count)]

@@ -31,6 +31,7 @@ from .batching import Batch
 from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss, presence_aux_loss
 from .losses import LossParts, LossWeights, combine, mask_losses
 from .lookup_aux import AttentionInputs, LookupQuery, head_log_attention, lookup_loss, lookup_targets
+from .prompt_aux import sam_prompt_loss
 
 __all__ = ["ForwardOutput", "answer_logits", "lisa_forward", "lisa_loss"]
 
@@ -261,7 +262,7 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
               aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0,
               decision_weight: float = 0.0, image_token_weight: float = 0.0,
               presence_weight: float = 0.0, lookup_weight: float = 0.0,
-              lookup_head: tuple[int, int] | None = None) -> LossParts:
+              lookup_head: tuple[int, int] | None = None, sam_prompt_weight: float = 0.0) -> LossParts:
     """The LISA objective of one batch (CE + BCE + Dice, weighted).
 
     With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
@@ -269,9 +270,10 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
     ``decision_weight`` times the mask-decision loss and ``presence_weight`` times the category
     presence loss are added (from-scratch training; the LISA objective itself is unchanged);
     ``image_token_weight`` times the image-token scale loss and ``lookup_weight`` times the
-    look-up loss of attention head ``lookup_head`` ``(layer, head)`` (:mod:`.lookup_aux`) need
-    no head. Their unweighted values are reported as ``aux``, ``grounding``, ``decision``,
-    ``presence``, ``image_tokens`` and ``lookup``.
+    look-up loss of attention head ``lookup_head`` ``(layer, head)`` (:mod:`.lookup_aux`) and
+    ``sam_prompt_weight`` times the mask loss of the batch's box and point prompts
+    (:mod:`.prompt_aux`) need no head. Their unweighted values are reported as ``aux``,
+    ``grounding``, ``decision``, ``presence``, ``image_tokens``, ``lookup`` and ``sam_prompt``.
     """
     use_lookup = lookup_weight > 0 and bool(batch.input_ids)
     if use_lookup and lookup_head is None:
@@ -290,6 +292,11 @@ def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, shar
         if lookup is not None:
             parts.total = parts.total + lookup_weight * lookup
             parts.lookup = lookup.detach()
+    if sam_prompt_weight > 0:  # needs no head either
+        prompted = sam_prompt_loss(model, out.sam_embeddings, batch.object_prompts, batch.sam_resizes, weights)
+        if prompted is not None:
+            parts.total = parts.total + sam_prompt_weight * prompted
+            parts.sam_prompt = prompted.detach()
     if aux_heads is None:
         return parts
     if aux_weight > 0:

@@ -100,6 +100,10 @@ class TrainConfig:
     lookup_aux_weight: float = 0.0
     lookup_aux_layer: int | None = None
     lookup_aux_head: int = 0
+    # weight of the box / point prompt mask loss (train.prompt_aux: SAM's own training signal on
+    # up to sam_prompt_objects objects per image; from-scratch runs on synthetic scenes)
+    sam_prompt_weight: float = 0.0
+    sam_prompt_objects: int = 4
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -132,7 +136,8 @@ class TrainConfig:
         """The auxiliary terms in use (weight > 0), by the name their value is logged under."""
         weights = {"aux": self.dense_aux_weight, "grounding": self.grounding_aux_weight,
                    "decision": self.decision_aux_weight, "image_tokens": self.image_token_weight,
-                   "presence": self.presence_aux_weight, "lookup": self.lookup_aux_weight}
+                   "presence": self.presence_aux_weight, "lookup": self.lookup_aux_weight,
+                   "sam_prompt": self.sam_prompt_weight}
         return {name: weight for name, weight in weights.items() if weight > 0}
 
 
@@ -462,11 +467,12 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     aux_terms = list(cfg.aux_weights())
     if aux_terms and cfg.mode != "full":
         raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight, --presence-aux-weight, "
-                         "--lookup-aux-weight and --image-token-weight are for from-scratch runs: they need --full")
+                         "--lookup-aux-weight, --sam-prompt-weight and --image-token-weight are for from-scratch "
+                         "runs: they need --full")
     lookup_head = (resolve_lookup_head(model.config, cfg.lookup_aux_layer, cfg.lookup_aux_head)
                    if cfg.lookup_aux_weight > 0 else None)
-    # the image-token and look-up terms need no head; every other term does
-    if any(name not in ("image_tokens", "lookup") for name in aux_terms):
+    # the image-token, look-up and prompt terms need no head; every other term does
+    if any(name not in ("image_tokens", "lookup", "sam_prompt") for name in aux_terms):
         from .dense_aux import DenseAuxHeads, load_heads
 
         aux_heads = DenseAuxHeads(model.config.hidden_size, model.config.out_dim).to(device)
@@ -494,7 +500,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                          cfg.extra_absent, cfg.described_answers, cfg.extra_multi, cfg.extra_vqa,
                          dense_labels=cfg.dense_aux_weight > 0 or cfg.presence_aux_weight > 0,
                          extra_checklist=cfg.extra_checklist, stated_prob=cfg.stated_answers,
-                         absent_lead=cfg.absent_lead)
+                         absent_lead=cfg.absent_lead,
+                         object_prompts=cfg.sam_prompt_objects if cfg.sam_prompt_weight > 0 else 0)
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()
@@ -564,7 +571,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                     parts = lisa_loss(model, batch, seg_id, weights, cfg.share_prefix, aux_heads, cfg.dense_aux_weight,
                                       cfg.grounding_aux_weight, cfg.decision_aux_weight, cfg.image_token_weight,
-                                      cfg.presence_aux_weight, cfg.lookup_aux_weight, lookup_head)
+                                      cfg.presence_aux_weight, cfg.lookup_aux_weight, lookup_head,
+                                      cfg.sam_prompt_weight)
                 (parts.total / cfg.grad_accum).backward()
                 for key, value in parts.as_floats().items():
                     totals[key] += value / cfg.grad_accum

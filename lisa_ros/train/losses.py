@@ -51,10 +51,11 @@ class LossParts:
     image_tokens: torch.Tensor | None = None  # image-token scale loss (train.dense_aux), when used
     presence: torch.Tensor | None = None  # category presence loss (train.dense_aux), when used
     lookup: torch.Tensor | None = None  # look-up loss (train.lookup_aux), when used
+    sam_prompt: torch.Tensor | None = None  # box / point prompt mask loss (train.prompt_aux), when used
 
     def as_floats(self) -> dict[str, float]:
         out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
-        for name in ("aux", "grounding", "decision", "image_tokens", "presence", "lookup"):
+        for name in ("aux", "grounding", "decision", "image_tokens", "presence", "lookup", "sam_prompt"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)
