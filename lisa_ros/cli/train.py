@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="synthetic scenes: on average N extra conversations asking for an object that is not there")
     data.add_argument("--extra-multi", type=float, default=d.extra_multi,
                       help="synthetic scenes: probability of one extra conversation asking for two objects at once")
+    data.add_argument("--extra-spatial", type=int, default=d.extra_spatial,
+                      help="synthetic scenes: up to N extra spatial conversations (\"the thing left of the "
+                           "plate\") asked of each image's layout, whatever its own family")
+    data.add_argument("--extra-comparative", type=int, default=d.extra_comparative,
+                      help="synthetic scenes: up to N extra comparative conversations (\"the largest "
+                           "object\") asked of each image's layout, whatever its own family")
     data.add_argument("--extra-vqa", type=int, default=d.extra_vqa,
                       help="synthetic scenes: up to N text-only questions about the image (LISA's VQA share)")
     data.add_argument("--extra-checklist", type=int, default=d.extra_checklist,
@@ -229,7 +235,8 @@ def config_from_args(args: argparse.Namespace):
         lora_dropout=args.lora_dropout, lora_modules=args.lora_modules, steps=args.steps,
         images_per_batch=args.images_per_batch,
         grad_accum=args.grad_accum, conversations_per_image=args.conversations_per_image,
-        extra_explicit=args.extra_explicit, extra_absent=args.extra_absent,
+        extra_explicit=args.extra_explicit, extra_absent=args.extra_absent, extra_spatial=args.extra_spatial,
+        extra_comparative=args.extra_comparative,
         described_answers=args.described_answers, extra_multi=args.extra_multi, extra_vqa=args.extra_vqa,
         extra_checklist=args.extra_checklist, stated_answers=args.stated_answers, absent_lead=args.absent_lead,
         data_workers=args.data_workers,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -40,6 +40,7 @@ __all__ = [
     "Prefetcher",
     "make_conversations",
     "explicit_extras",
+    "layout_extras",
     "absent_extras",
     "multi_extras",
     "record_from_reasonseg",
@@ -61,6 +62,7 @@ class SceneRecord:
         family: instruction family, or None.
         objects: ``(category, colour)`` of every object in the scene (synthetic scenes only).
         object_masks: ``bool [H, W]`` visible mask of every object (synthetic scenes only).
+        layout: the scene's object layout (synthetic scenes only; :func:`layout_extras`).
     """
 
     name: str
@@ -72,6 +74,7 @@ class SceneRecord:
     family: str | None = None
     objects: list[tuple[str, str]] = field(default_factory=list)
     object_masks: list[np.ndarray] = field(default_factory=list)
+    layout: Any = None
 
 
 @dataclass
@@ -187,6 +190,7 @@ class SynthSource:
             family=sample.family,
             objects=[(o.category, o.colour) for o in sample.objects],
             object_masks=[np.asarray(m, dtype=bool) for m in sample.object_masks],
+            layout=sample.layout,
         )
 
 
@@ -254,6 +258,38 @@ def explicit_extras(
         if stated_prob > 0 and rng.random() < stated_prob:
             answer = STATED_PRESENT.format(desc=name, be=be(category))
         extras.append(Conversation(question, answer, [mask]))
+    return extras
+
+
+def layout_extras(record: SceneRecord, rng: np.random.Generator, family: str, count: int,
+                  described_prob: float = 0.0, phrase_long_prob: float = 0.0) -> list[Conversation]:
+    """Up to ``count`` extra conversations of ``family`` (spatial or comparative) about a synthetic
+    scene of any family, from its layout: the family's own queries and answers
+    (:func:`~lisa_ros.data.synth.families.phrase_on_layout`), one phrasing each, with the targets'
+    visible masks.
+
+    The reasoning families are otherwise asked once per scene of their own, an eighth of the
+    images, while every image shows a layout they could be asked of. A query whose target is
+    (nearly) hidden is skipped; records without a layout (folders) give none.
+    """
+    if count <= 0 or record.layout is None:
+        return []
+    from lisa_ros.data.synth.families import phrase_on_layout
+
+    extras, asked = [], set()
+    for _ in range(count):
+        query = phrase_on_layout(family, rng, record.layout)
+        if query is None:
+            break
+        masks = [record.object_masks[target] for target in query.targets]
+        key = (tuple(query.targets), repr(sorted(query.info.items())))
+        if key in asked or any(int(mask.sum()) < _EXTRA_MIN_PIXELS for mask in masks):
+            continue  # the same question again, or a target too hidden to learn from
+        asked.add(key)
+        text = query.texts[int(rng.integers(len(query.texts)))]
+        question = training_question(text, query.is_sentence, rng, phrase_long_prob)
+        answer = _pick_answer([query.answer, *query.answers], rng, described_prob)
+        extras.append(Conversation(question, answer, masks))
     return extras
 
 
@@ -445,8 +481,11 @@ class TrainStream:
     def __init__(self, source: Source, seed: int, conversations_per_image: int = 3, phrase_long_prob: float = 0.0,
                  extra_explicit: int = 0, extra_absent: float = 0.0, described_prob: float = 0.0,
                  extra_multi: float = 0.0, extra_vqa: int = 0, dense_labels: bool = False, extra_checklist: int = 0,
-                 stated_prob: float = 0.0, absent_lead: str = "", object_prompts: int = 0):
+                 stated_prob: float = 0.0, absent_lead: str = "", object_prompts: int = 0,
+                 extra_layout: dict[str, int] | None = None):
         self.source = source
+        # extra spatial / comparative conversations per image, asked of its layout (layout_extras)
+        self.extra_layout = {family: int(n) for family, n in (extra_layout or {}).items() if int(n) > 0}
         # up to this many objects per image get a box or point prompt (train.prompt_aux; synthetic
         # scenes, which know every object's mask)
         self.object_prompts = int(object_prompts)
@@ -484,6 +523,11 @@ class TrainStream:
             record, rng, self.conversations_per_image, self.phrase_long_prob, self.extra_explicit, self.extra_absent,
             self.described_prob, self.extra_multi, self.extra_vqa, self.extra_checklist, self.stated_prob,
         )
+        if self.extra_layout:  # a generator of its own, so that the other draws do not change with it
+            layout_rng = np.random.default_rng([self.seed, 4, position])
+            for family, count in self.extra_layout.items():
+                conversations += layout_extras(record, layout_rng, family, count, self.described_prob,
+                                               self.phrase_long_prob)
         if self.absent_lead:  # rewritten after the draws, so the stream's randomness is unchanged
             for conversation in conversations:
                 if conversation.absent_target:

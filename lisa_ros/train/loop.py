@@ -64,6 +64,10 @@ class TrainConfig:
     extra_multi: float = 0.0
     extra_vqa: int = 0
     extra_checklist: int = 0
+    # extra spatial / comparative conversations per image, asked of its layout (synthetic scenes;
+    # train.data.layout_extras)
+    extra_spatial: int = 0
+    extra_comparative: int = 0
     stated_answers: float = 0.0
     absent_lead: str = ""
     data_workers: int = 0
@@ -238,6 +242,10 @@ def _build(cfg: TrainConfig, out: Path, autocast: bool, main: bool = True) -> _S
 def _source(cfg: TrainConfig):
     from .data import FolderSource, SynthSource
 
+    left_out = [f"--extra-{family}" for family in ("spatial", "comparative")
+                if getattr(cfg, f"extra_{family}") > 0 and cfg.families and family not in cfg.families]
+    if left_out:  # a base that must never see a family (bench/fewshot.py) would see it after all
+        raise ValueError(f"{', '.join(left_out)} asks questions of a family that --families leaves out")
     sources = [FolderSource(folder, cfg.families, cfg.limit) for folder in cfg.data]
     if cfg.synth_seed is not None:
         sources.append(SynthSource(cfg.synth_seed, cfg.synth_count, cfg.families, cfg.synth_size))
@@ -501,7 +509,8 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                          dense_labels=cfg.dense_aux_weight > 0 or cfg.presence_aux_weight > 0,
                          extra_checklist=cfg.extra_checklist, stated_prob=cfg.stated_answers,
                          absent_lead=cfg.absent_lead,
-                         object_prompts=cfg.sam_prompt_objects if cfg.sam_prompt_weight > 0 else 0)
+                         object_prompts=cfg.sam_prompt_objects if cfg.sam_prompt_weight > 0 else 0,
+                         extra_layout={"spatial": cfg.extra_spatial, "comparative": cfg.extra_comparative})
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()

@@ -27,7 +27,7 @@ from lisa_ros.data.synth.layout import MAX_OBJECTS, Layout, LayoutRequest
 from lisa_ros.data.synth.relations import comparative_options, unique_hit
 
 __all__ = ["FAMILIES", "Query", "FamilySpec", "FAMILY_SPECS", "family_for_index",
-           "DEFAULT_FAMILY_WEIGHTS"]
+           "DEFAULT_FAMILY_WEIGHTS", "LAYOUT_FAMILIES", "phrase_on_layout"]
 
 FAMILIES = ("explicit", "functional", "world_knowledge", "spatial", "comparative",
             "multi_target", "absent", "explanatory")
@@ -326,6 +326,20 @@ FAMILY_SPECS: dict[str, FamilySpec] = {
     "explanatory": FamilySpec("explanatory", _plan_concept((FUNCTIONAL, WORLD_KNOWLEDGE)),
                               _phrase_explanatory),
 }
+
+
+# Families whose queries read nothing but the layout (their plan leaves no state), so that any
+# scene's layout can be asked one: training adds such questions to scenes of every family.
+LAYOUT_FAMILIES = ("spatial", "comparative")
+
+
+def phrase_on_layout(family: str, rng: np.random.Generator, layout: Layout) -> Query | None:
+    """A query of ``family`` (one of :data:`LAYOUT_FAMILIES`) about ``layout``, whatever family
+    the layout was planned for; None when the layout offers none (one object, or no unique
+    relation or extreme)."""
+    if family not in LAYOUT_FAMILIES:
+        raise ValueError(f"{family!r} queries need their own plan; layout-only families: {', '.join(LAYOUT_FAMILIES)}")
+    return FAMILY_SPECS[family].phrase(rng, layout, None)
 
 
 def _schedule(families: tuple[str, ...], weights: dict[str, int]) -> list[str]:

@@ -78,6 +78,8 @@ class SynthSample:
         object_masks: (n, H, W) bool visible mask per object, same order.
         targets: indices into ``objects``, one per ``[SEG]``.
         info: family details (concept, relation, criterion, reference, ...).
+        layout: the object layout the scene was drawn from (in memory only, never written):
+            training asks more questions of it (:func:`~lisa_ros.data.synth.families.phrase_on_layout`).
     """
 
     name: str
@@ -96,6 +98,7 @@ class SynthSample:
     object_masks: np.ndarray
     targets: list[int]
     info: dict[str, Any] = field(default_factory=dict)
+    layout: Layout | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -232,5 +235,5 @@ def render_scene(seed: int | np.random.Generator, index: int = 0,
         target_masks=[visible[t] for t in query.targets],
         ignore_masks=[shadows.get(t) for t in query.targets],
         objects=objects, object_masks=visible, targets=list(query.targets),
-        info=dict(query.info),
+        info=dict(query.info), layout=layout,
     )
