@@ -103,8 +103,11 @@ def base_configs(reading_recipe: Path | None, recipe: Path, out: Path, families:
     """The base's TrainConfigs, one per stage, run in order: the reading stage (its recipe's flags,
     in ``out/reading``, scene seed ``seed``; it asks no instruction of any family), then the recipe's
     flags from that stage's model, in ``out``, with this run's families, the rest of ``time_budget``
-    and scene seed (argparse keeps the last value of a repeated flag). Without a reading recipe, the
-    second stage alone."""
+    and scene seed (argparse keeps the last value of a repeated flag); a left-out family that the
+    recipe asks of every scene's layout (``--extra-spatial``, ``--extra-comparative``) is not asked.
+    Without a reading recipe, the second stage alone."""
+    from lisa_ros.data.synth.families import LAYOUT_FAMILIES
+
     configs = []
     start: list[str] = []
     if reading_recipe is not None:
@@ -115,9 +118,10 @@ def base_configs(reading_recipe: Path | None, recipe: Path, out: Path, families:
         configs.append(reading)
         start = ["--model", str(out / "reading" / "model")]
         time_budget -= reading.time_budget
+    left_out = [word for family in LAYOUT_FAMILIES if family not in families for word in (f"--extra-{family}", "0")]
     configs.append(_config(read_recipe(recipe) + start + [
         "--out", str(out), "--families", ",".join(families), "--time-budget", str(time_budget),
-        "--synth-seed", str(seed)]))
+        "--synth-seed", str(seed)] + left_out))
     return configs
 
 

@@ -53,6 +53,10 @@ def test_fewshot_base_overrides_folder_families_and_budget(tmp_path):
     assert lisa.model == str(tmp_path / "base" / "reading" / "model") and lisa.init is None
     assert lisa.out == str(tmp_path / "base")
     assert lisa.families == ["explicit", "spatial"] and lisa.synth_seed == 77
+    # the recipe asks spatial and comparative questions of every scene: the left-out family is not asked
+    recipe = _parse(_fewshot().read_recipe(RECIPE) + ["--model", "lisa-tiny"])
+    assert recipe.extra_spatial > 0 and recipe.extra_comparative > 0
+    assert lisa.extra_spatial == recipe.extra_spatial and lisa.extra_comparative == 0
     # the reading stage keeps its own budget; the second stage gets the rest
     assert reading.time_budget + lisa.time_budget == 1200.0
 
