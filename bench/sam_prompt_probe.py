@@ -38,10 +38,11 @@ def exact_prompts(mask: np.ndarray):
     """The object's tight box and its innermost pixel, as two prompts (source pixels)."""
     import cv2
 
+    from lisa_ros.core.postprocess import mask_box
     from lisa_ros.train.prompt_aux import ObjectPrompt
 
-    rows, cols = np.nonzero(mask)
-    box = np.array([cols.min(), rows.min(), cols.max(), rows.max()], np.float32)
+    x0, y0, x1, y1 = mask_box(mask)  # max exclusive
+    box = np.array([x0, y0, x1 - 1, y1 - 1], np.float32)
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
     return ObjectPrompt(mask, box=box), ObjectPrompt(mask, point=np.array([x, y], np.float32))

@@ -136,6 +136,12 @@ class TrainConfig:
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.ce_weight, self.bce_weight, self.dice_weight)
 
+    def layout_extras(self) -> dict[str, int]:
+        """``--extra-<family>`` per family asked of every scene's layout (``extra_spatial``, ...)."""
+        from lisa_ros.data.synth.families import LAYOUT_FAMILIES
+
+        return {family: getattr(self, f"extra_{family}") for family in LAYOUT_FAMILIES}
+
     def aux_weights(self) -> dict[str, float]:
         """The auxiliary terms in use (weight > 0), by the name their value is logged under."""
         weights = {"aux": self.dense_aux_weight, "grounding": self.grounding_aux_weight,
@@ -242,8 +248,8 @@ def _build(cfg: TrainConfig, out: Path, autocast: bool, main: bool = True) -> _S
 def _source(cfg: TrainConfig):
     from .data import FolderSource, SynthSource
 
-    left_out = [f"--extra-{family}" for family in ("spatial", "comparative")
-                if getattr(cfg, f"extra_{family}") > 0 and cfg.families and family not in cfg.families]
+    left_out = [f"--extra-{family}" for family, count in cfg.layout_extras().items()
+                if count > 0 and cfg.families and family not in cfg.families]
     if left_out:  # a base that must never see a family (bench/fewshot.py) would see it after all
         raise ValueError(f"{', '.join(left_out)} asks questions of a family that --families leaves out")
     sources = [FolderSource(folder, cfg.families, cfg.limit) for folder in cfg.data]
@@ -510,7 +516,7 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
                          extra_checklist=cfg.extra_checklist, stated_prob=cfg.stated_answers,
                          absent_lead=cfg.absent_lead,
                          object_prompts=cfg.sam_prompt_objects if cfg.sam_prompt_weight > 0 else 0,
-                         extra_layout={"spatial": cfg.extra_spatial, "comparative": cfg.extra_comparative})
+                         extra_layout=cfg.layout_extras())
     prefetcher = Prefetcher(stream, cfg.data_workers, lookahead=4 * cfg.images_per_batch * cfg.grad_accum)
     seg_id = setup.tokenizer.seg_token_id
     weights = cfg.loss_weights()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lisa_ros.core.postprocess import upscale_mask_logits
+from lisa_ros.core.postprocess import mask_box, upscale_mask_logits
 from lisa_ros.core.preprocess import SamResize
 
 from .losses import LossWeights, mask_losses
@@ -53,9 +53,8 @@ class ObjectPrompt:
 
 
 def _jittered_box(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    box = np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float64)
+    x0, y0, x1, y1 = mask_box(mask)  # max exclusive
+    box = np.array([x0, y0, x1 - 1, y1 - 1], np.float64)
     sides = np.array([box[2] - box[0] + 1, box[3] - box[1] + 1] * 2)
     noise = np.clip(rng.normal(0.0, BOX_NOISE * sides), -BOX_NOISE_MAX, BOX_NOISE_MAX)
     height, width = mask.shape
