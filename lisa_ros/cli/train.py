@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "dense loss's per-cell category heads, at their most confident cell, which "
                           "categories the image shows at all (0: LISA objective only)")
     opt.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
-                     help="from-scratch runs: add this weight times a loss that tells one attention head of "
+                     help="full or LoRA runs: add this weight times a loss that tells one attention head of "
                           "the LLM, at the state choosing the first answer token, to look at the targets' "
                           "image tokens, or at the first position when the target is absent "
                           "(0: LISA objective only)")

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lisa_ros.eval.metrics import IGNORE_INDEX, IoUAccumulator, IoUStats
+from lisa_ros.eval.metrics import IGNORE_INDEX, IoUAccumulator, IoUStats, precision_recall
 
 __all__ = ["MODES", "SampleResult", "EvalResult", "gt_for_target", "evaluate_folder", "evaluate_samples"]
 
@@ -46,7 +46,10 @@ class SampleResult:
     """One evaluated sample (kept for the worst-case picture and the per-sample list).
 
     ``score``: mean IoU of its targets, or for a target-less sample 1.0 when no mask was
-    predicted and 0.0 otherwise.
+    predicted and 0.0 otherwise. ``precisions`` and ``recalls``: per target, the share of its
+    predicted pixels that lie on the target (None when it predicted none) and the share of the
+    target's pixels it covers, ignore pixels excluded; they tell a mask that spills onto other
+    things from one that covers only part of its object, which the IoU alone cannot.
     """
 
     name: str
@@ -60,6 +63,8 @@ class SampleResult:
     image: np.ndarray | None = None
     target_masks: list[np.ndarray] = field(default_factory=list)
     pred_masks: list[np.ndarray] = field(default_factory=list)
+    precisions: list[float | None] = field(default_factory=list)
+    recalls: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -71,6 +76,8 @@ class SampleResult:
             "num_targets": self.num_targets,
             "num_predicted": self.num_predicted,
             "score": round(self.score, 4),
+            "precisions": [None if v is None else round(v, 4) for v in self.precisions],
+            "recalls": [round(v, 4) for v in self.recalls],
         }
 
 
@@ -149,10 +156,16 @@ def evaluate_samples(
             out = segmenter.segment_teacher_forced(sample.image, question, answer=_teacher_answer(sample))
         preds = [m.mask for m in out.masks]
         ious: list[float] = []
+        precisions: list[float | None] = []
+        recalls: list[float] = []
         if targets:
             for index, target in enumerate(targets):
                 pred = preds[index] if index < len(preds) else np.zeros(target.shape, dtype=bool)
-                ious.append(acc.add(pred, gt_for_target(target, sample.ignore_mask), keys=family))
+                gt = gt_for_target(target, sample.ignore_mask)
+                ious.append(acc.add(pred, gt, keys=family))
+                precision, recall = precision_recall(pred, gt)
+                precisions.append(precision)
+                recalls.append(recall)
             extra_masks += max(0, len(preds) - len(targets))
             score = float(np.mean(ious))
         else:
@@ -162,7 +175,8 @@ def evaluate_samples(
             ious.append(absent_acc.add(union, gt_for_target(np.zeros_like(union), sample.ignore_mask), keys=family))
             score = 1.0 if not preds else 0.0
         results.append(
-            SampleResult(sample.name, sample.family, question, out.answer, ious, len(targets), len(preds), score)
+            SampleResult(sample.name, sample.family, question, out.answer, ious, len(targets), len(preds), score,
+                         precisions=precisions, recalls=recalls)
         )
         if keep_images:
             results[-1].image = sample.image

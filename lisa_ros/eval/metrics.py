@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = [
     "IGNORE_INDEX", "IoUStats", "IoUReport", "IoUAccumulator",
-    "intersection_union", "mask_iou", "giou_ciou",
+    "intersection_union", "precision_recall", "mask_iou", "giou_ciou",
 ]
 
 IGNORE_INDEX = 255
@@ -60,6 +60,19 @@ def intersection_union(pred, gt, ignore_index: int = IGNORE_INDEX) -> tuple[int,
     inter = int(np.count_nonzero(p & g_fg))
     union = int(np.count_nonzero(p)) + int(np.count_nonzero(g_fg)) - inter
     return inter, union
+
+
+def precision_recall(pred, gt, ignore_index: int = IGNORE_INDEX) -> tuple[float | None, float]:
+    """Share of the predicted foreground on the target, and of the target covered.
+
+    Same inputs and ignore rule as :func:`intersection_union`. Precision is None when nothing
+    is predicted; recall is 1.0 for an empty target.
+    """
+    inter, union = intersection_union(pred, gt, ignore_index)
+    g = np.asarray(gt)
+    target = int(np.count_nonzero(g if g.dtype == np.bool_ else g == 1))
+    predicted = union - target + inter
+    return (inter / predicted if predicted else None), (inter / target if target else 1.0)
 
 
 def _iou_from(inter: int, union: int) -> float:

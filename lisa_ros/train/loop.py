@@ -479,10 +479,12 @@ def _train(cfg: TrainConfig, dist: _Dist) -> TrainResult:
     params = [p for p in model.parameters() if p.requires_grad]
     aux_heads = None
     aux_terms = list(cfg.aux_weights())
-    if aux_terms and cfg.mode != "full":
+    # The look-up term needs only the sample's masks and an attention head the LLM already has, so
+    # it also applies to LoRA fine-tuning; the others need heads trained with the model, or
+    # synthetic labels, or parts that LoRA mode freezes.
+    if any(name != "lookup" for name in aux_terms) and cfg.mode != "full":
         raise ValueError("--dense-aux-weight, --grounding-aux-weight, --decision-aux-weight, --presence-aux-weight, "
-                         "--lookup-aux-weight, --sam-prompt-weight and --image-token-weight are for from-scratch "
-                         "runs: they need --full")
+                         "--sam-prompt-weight and --image-token-weight are for from-scratch runs: they need --full")
     lookup_head = (resolve_lookup_head(model.config, cfg.lookup_aux_layer, cfg.lookup_aux_head)
                    if cfg.lookup_aux_weight > 0 else None)
     # the image-token, look-up and prompt terms need no head; every other term does

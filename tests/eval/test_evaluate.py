@@ -94,6 +94,10 @@ def test_cli_writes_json_and_png(tiny_model, synth_folder, tmp_path, capsys):
     assert summary["count"] == sum(e["count"] for k, e in summary["families"].items() if k != "absent")
     assert summary["families"]["multi_target"]["count"] == 2  # one mask per target group
     assert len(summary["per_sample"]) == 8
+    for row in summary["per_sample"]:  # one precision and recall per target mask
+        assert len(row["precisions"]) == len(row["recalls"]) == row["num_targets"]
+        assert all(0.0 <= r <= 1.0 for r in row["recalls"])
+        assert all(p is None or 0.0 <= p <= 1.0 for p in row["precisions"])
     import cv2
 
     grid = cv2.imread(str(out_png))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lisa_ros.eval.metrics import (
-    IoUAccumulator, giou_ciou, intersection_union, mask_iou,
+    IoUAccumulator, giou_ciou, intersection_union, mask_iou, precision_recall,
 )
 
 
@@ -36,6 +36,22 @@ def test_ignore_pixels_are_excluded_from_both_terms():
     # Ignored: 6 pixels (2 predicted in column 2, 2 predicted in row 2, all predicted).
     # Remaining prediction: 4 (the 2x2 block, all true) + 2 in column 3 -> I = 4, U = 6.
     assert intersection_union(pred, gt) == (4, 6)
+
+
+def test_precision_and_recall_tell_spill_from_partial_cover():
+    gt = m(["##x.",
+            "##..",
+            "...."])
+    spill = m(["###.",
+               "####",
+               "...."]).astype(bool)   # covers the target, 3 pixels off it (1 ignored)
+    part = m(["#...",
+              "....",
+              "...."]).astype(bool)    # 1 of the 4 target pixels, nothing off it
+    assert precision_recall(spill, gt) == (pytest.approx(4 / 6), 1.0)
+    assert precision_recall(part, gt) == (1.0, 0.25)
+    assert precision_recall(np.zeros((3, 4), bool), gt) == (None, 0.0)
+    assert precision_recall(part, m(["....", "....", "...."])) == (0.0, 1.0)
 
 
 def test_logits_are_thresholded_at_zero():

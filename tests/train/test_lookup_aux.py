@@ -159,7 +159,32 @@ def test_a_run_with_the_lookup_term_logs_it_and_refuses_a_missing_layer(micro_sp
     with pytest.raises(ValueError, match="--lookup-aux-layer 5"):
         train(train_config(tmp_path / "bad", micro_spec, synth_folder, lookup_aux_layer=5, **common))
     with pytest.raises(ValueError, match="need --full"):
-        train(train_config(tmp_path / "lora", micro_spec, synth_folder, **{**common, "mode": "lora"}))
+        train(train_config(tmp_path / "lora_grounding", micro_spec, synth_folder,
+                           **{**common, "mode": "lora", "grounding_aux_weight": 1.0}))
+
+
+def test_lora_fine_tuning_takes_the_lookup_term(micro_spec, synth_folder, tmp_path):
+    """The look-up term needs no auxiliary head, so a LoRA run (a team's few-shot fine-tuning)
+    may use it: the term is logged and its gradient reaches the LoRA weights of the head's layer."""
+    from lisa_ros.train.loop import train
+
+    from lisa_ros.train.lookup_aux import lookup_head
+
+    # the look-up term alone: LISA's own terms weigh nothing, so any change of a LoRA weight is its doing
+    result = train(train_config(tmp_path / "lora", micro_spec, synth_folder, mode="lora", steps=2,
+                                extra_explicit=1, lookup_aux_weight=1.0, lookup_aux_layer=0, ce_weight=0.0,
+                                bce_weight=0.0, dice_weight=0.0))
+    logged = [json.loads(line) for line in (tmp_path / "lora" / "log.jsonl").read_text().splitlines()]
+    assert [np.isfinite(entry["lookup"]) for entry in logged if "lookup" in entry] == [True, True]
+    assert result.steps == 2
+    layer, _ = lookup_head(result.model.llm.config, 0)
+    moved = {}
+    for name, param in result.model.llm.named_parameters():
+        if "lora_B" in name and ".q_proj." in name:  # LoRA's B starts at zero
+            moved[int(name.split(".layers.")[1].split(".")[0])] = bool(param.detach().abs().sum() > 0)
+    # the head's attention pattern depends on the queries of its own layer (the first) and on nothing
+    # above it
+    assert len(moved) > 1 and moved == {index: index <= layer for index in range(len(moved))}, (layer, moved)
 
 
 def test_absent_target_conversations_are_marked():
