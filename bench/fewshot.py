@@ -43,8 +43,10 @@ if str(REPO) not in sys.path:
 
 def _parser() -> argparse.ArgumentParser:
     from lisa_ros.cli.train import lora_modules_arg
+    from lisa_ros.train.loop import TrainConfig
     from lisa_ros.train.trainable import OFFICIAL_LORA_MODULES
 
+    d = TrainConfig(out="")  # lisa-train's defaults: LISA's rank and objective
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--family", default="world_knowledge", help="the family left out of the base and adapted to")
     p.add_argument("--out", default="bench_out/fewshot", help="output folder")
@@ -71,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning peak lr")
     p.add_argument("--lora-modules", type=lora_modules_arg, default=OFFICIAL_LORA_MODULES,
                    help="LLM Linear layers with LoRA, comma-separated (lisa-train --lora-modules)")
-    p.add_argument("--lora-r", type=int, default=8,
+    p.add_argument("--lora-r", type=int, default=d.lora_r,
                    help="LoRA rank (alpha is twice the rank, as in LISA's r=8, alpha=16)")
     p.add_argument("--warmup", type=int, default=20)
     # The fine-tuning data should read like the base's training data: lisa-tiny learnt to name
@@ -85,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     # is what a team fine-tuning a real checkpoint uses. lisa-tiny's recipe weights Dice 2.0 and adds
     # the look-up term (lisa-train --lookup-aux-weight), which needs only a sample's masks, so it
     # applies to a team's ReasonSeg folder too.
-    p.add_argument("--dice-weight", type=float, default=0.5, help="Dice weight of the fine-tuning loss")
-    p.add_argument("--lookup-aux-weight", type=float, default=0.0,
+    p.add_argument("--dice-weight", type=float, default=d.dice_weight, help="Dice weight of the fine-tuning loss")
+    p.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
                    help="weight of the look-up head term while fine-tuning (0: off)")
     p.add_argument("--time-budget", type=float, default=540.0, help="seconds for the fine-tuning (<= 600)")
     p.add_argument("--device", default="cpu")
@@ -159,7 +161,8 @@ def _row(name: str, summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.train_count > 250:
         raise SystemExit("--train-count must be <= 250 (the paper's few-shot regime)")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -223,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     (out / "fewshot.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     lora = "LoRA (official trainable parts)" if cfg.lora_modules == OFFICIAL_LORA_MODULES else \
         f"LoRA on {', '.join(cfg.lora_modules)} (other trainable parts official)"
-    if cfg.lora_r != 8:
+    if cfg.lora_r != parser.get_default("lora_r"):
         lora += f", rank {cfg.lora_r}"
-    if (cfg.dice_weight, cfg.lookup_aux_weight) != (0.5, 0.0):
+    if (cfg.dice_weight, cfg.lookup_aux_weight) != (parser.get_default("dice_weight"),
+                                                    parser.get_default("lookup_aux_weight")):
         lora += f", Dice weight {cfg.dice_weight}, look-up term {cfg.lookup_aux_weight}"
     lines = [
         f"Few-shot adaptation to `{args.family}`: {args.train_count} samples (seed {args.train_seed}), "
