@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dice-weight", type=float, default=d.dice_weight, help="Dice weight of the fine-tuning loss")
     p.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
                    help="weight of the look-up head term while fine-tuning (0: off)")
+    # LISA's own fine-tuning on ReasonSeg draws its 239 samples at 1 in 16 among the datasets the
+    # model already knows (lisa-reference.md §4); replay is that mix, from the base's own families
+    p.add_argument("--replay-count", type=int, default=0,
+                   help="samples of the base's own families (all but --family) mixed into the fine-tuning "
+                        "data, rendered from --base-seed (0: the family's samples only)")
     p.add_argument("--time-budget", type=float, default=540.0, help="seconds for the fine-tuning (<= 600)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the fine-tuning and evaluation")
@@ -137,6 +142,39 @@ def base_configs(reading_recipe: Path | None, recipe: Path, out: Path, families:
     return configs
 
 
+def fine_tuning_folders(data: Path, family: str, seed: int, count: int, replay_seed: int,
+                        replay_count: int) -> list[Path]:
+    """Render the fine-tuning data into ``data``: ``count`` samples of ``family`` from ``seed``, then,
+    when ``replay_count`` > 0, that many samples of every other family from ``replay_seed`` (the
+    base's own training scenes). Returns the folders, the family's first."""
+    from lisa_ros.data.synth import FAMILIES, generate_dataset
+
+    folders = [data / f"{family}_train_s{seed}"]
+    generate_dataset(folders[0], seed, count, families=[family])
+    if replay_count:
+        folders.append(data / f"replay_s{replay_seed}")
+        generate_dataset(folders[1], replay_seed, replay_count, families=[f for f in FAMILIES if f != family])
+    return folders
+
+
+def fine_tuning_config(args: argparse.Namespace, base: str, folders: list[Path], out: Path):
+    """The LoRA fine-tuning run of ``base`` on ``folders`` (:func:`fine_tuning_folders`), in ``out``."""
+    from lisa_ros.train.loop import TrainConfig
+
+    # replayed absent-target answers must be worded as the base learnt them ("No, ..."); the
+    # family's own samples all have a target, so this changes nothing without replay
+    recipe = _config(read_recipe(Path(args.base_recipe)) + ["--model", base, "--out", str(out)])
+    return TrainConfig(
+        out=str(out), model=base, data=[str(folder) for folder in folders], mode="lora", steps=args.steps,
+        lora_modules=args.lora_modules, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
+        images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",
+        described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
+        dice_weight=args.dice_weight, lookup_aux_weight=args.lookup_aux_weight, absent_lead=recipe.absent_lead,
+        time_budget=args.time_budget, device=args.device, threads=args.threads, llm_dtype="fp16",
+        sam_dtype="fp16", clip_dtype="fp16",
+    )
+
+
 def _evaluate(model: str, family_data: Path, other_data: Path | None, device: str) -> dict:
     """``{"family": summary, "seconds": s[, "all_families": summary]}``; the model loads once.
     ``seconds``: loading plus the family's evaluation."""
@@ -168,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     torch.set_num_threads(args.threads)
     from lisa_ros.data.synth import FAMILIES, generate_dataset
-    from lisa_ros.train.loop import TrainConfig, train
+    from lisa_ros.train.loop import train
     from lisa_ros.train.trainable import OFFICIAL_LORA_MODULES
 
     out = Path(args.out)
@@ -190,10 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     started = time.perf_counter()
-    ft_data = out / "data" / f"{args.family}_train_s{args.train_seed}"
+    ft_folders = fine_tuning_folders(out / "data", args.family, args.train_seed, args.train_count,
+                                     args.base_seed, args.replay_count)
     eval_data = out / "data" / f"{args.family}_eval_s{args.eval_seed}"
     other_data = out / "data" / f"all_eval_s{args.eval_seed}"
-    generate_dataset(ft_data, args.train_seed, args.train_count, families=[args.family])
     generate_dataset(eval_data, args.eval_seed, args.eval_count, families=[args.family])
     if args.other_count:
         generate_dataset(other_data, args.eval_seed, args.other_count, start=100000)
@@ -202,19 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     record["before"] = _evaluate(base, eval_data, other_data if args.other_count else None, args.device)
     before = record["before"]["family"]
 
-    cfg = TrainConfig(
-        out=str(out / "adapted"), model=base, data=[str(ft_data)], mode="lora", steps=args.steps,
-        lora_modules=args.lora_modules, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
-        images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",
-        described_answers=args.described_answers, phrase_long_prob=args.phrase_long_prob,
-        dice_weight=args.dice_weight, lookup_aux_weight=args.lookup_aux_weight,
-        time_budget=args.time_budget, device=args.device, threads=args.threads, llm_dtype="fp16",
-        sam_dtype="fp16", clip_dtype="fp16",
-    )
+    cfg = fine_tuning_config(args, base, ft_folders, out / "adapted")
     started = time.perf_counter()
     result = train(cfg)
     record["fine_tuning"] = {
         "seconds": round(time.perf_counter() - started, 1), "steps": result.steps, "samples": args.train_count,
+        "replay_samples": args.replay_count,
         "images_seen": result.steps * args.images_per_batch, "trainable": result.trainable,
     }
     record["after"] = _evaluate(str(result.model_folder), eval_data, other_data if args.other_count else None,
@@ -226,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "fewshot.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     lora = "LoRA (official trainable parts)" if cfg.lora_modules == OFFICIAL_LORA_MODULES else \
         f"LoRA on {', '.join(cfg.lora_modules)} (other trainable parts official)"
+    if args.replay_count:
+        lora += f", with {args.replay_count} replayed samples of the other families"
     if cfg.lora_r != parser.get_default("lora_r"):
         lora += f", rank {cfg.lora_r}"
     if (cfg.dice_weight, cfg.lookup_aux_weight) != (parser.get_default("dice_weight"),

@@ -72,3 +72,28 @@ def test_fewshot_base_without_a_reading_stage_is_the_recipe_alone(tmp_path):
     recipe.write_text("\n".join(words) + "\n", encoding="utf-8")
     (lisa,) = _fewshot().base_configs(None, recipe, tmp_path / "base", ["explicit"], 1200.0, 77)
     assert lisa.init == "lisa-tiny" and lisa.model is None and lisa.time_budget == 1200.0
+
+
+def _families_in(folder):
+    import json
+
+    return [json.loads(path.read_text())["family"] for path in sorted(folder.glob("synth_*.json"))]
+
+
+def test_fewshot_replay_mixes_the_other_families_worded_as_the_base_learnt_them(tmp_path):
+    fewshot = _fewshot()
+    family_folder, replay_folder = fewshot.fine_tuning_folders(tmp_path, "world_knowledge", 5150, 3, 9001, 14)
+    assert _families_in(family_folder) == ["world_knowledge"] * 3
+    # the replay holds every family the base knows, absent targets included, and never the adapted one
+    replayed = _families_in(replay_folder)
+    assert len(replayed) == 14 and "world_knowledge" not in replayed and "absent" in replayed
+    args = fewshot._parser().parse_args(["--replay-count", "14"])
+    cfg = fewshot.fine_tuning_config(args, "lisa-tiny", [family_folder, replay_folder], tmp_path / "adapted")
+    assert cfg.data == [str(family_folder), str(replay_folder)] and cfg.mode == "lora"
+    recipe = _parse(fewshot.read_recipe(RECIPE) + ["--model", "lisa-tiny"])
+    assert recipe.absent_lead and cfg.absent_lead == recipe.absent_lead
+
+
+def test_fewshot_without_replay_trains_on_the_family_alone(tmp_path):
+    (family_folder,) = _fewshot().fine_tuning_folders(tmp_path, "spatial", 5150, 2, 9001, 0)
+    assert _families_in(family_folder) == ["spatial"] * 2
