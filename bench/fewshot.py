@@ -15,16 +15,21 @@ The comparison, end to end (every step on the CPU unless ``--device cuda``):
 4. fine-tune with the default, official trainable parts (LoRA r=8 on q/v, mask decoder,
    text_hidden_fcs, lm_head, embed_tokens) and LISA's objective on the family's samples
    (``--lora-modules`` puts LoRA on other LLM layers too, ``--lora-r`` changes the rank,
-   ``--dice-weight`` and ``--lookup-aux-weight`` the objective);
+   ``--dice-weight`` and ``--lookup-aux-weight`` the objective; ``--replay-count`` mixes in samples
+   of the families the base knows, as LISA mixes ReasonSeg into its other datasets);
 5. evaluate again; write ``fewshot.json`` and ``fewshot.md`` (a markdown table) in ``--out``.
 
 Examples (the recorded runs of docs/benchmarks.md §6): the base trained here and fine-tuned for 240
-steps (the default then), and the same base fine-tuned again with the current default of 600::
+steps (the default then), the same base fine-tuned again with the current default of 600, and a
+55-minute base fine-tuned with 240 replayed samples (the run that met issue 5's +0.2)::
 
     .venv/bin/python bench/fewshot.py --train-base --family world_knowledge --base-time-budget 2400 \\
         --eval-count 400 --steps 240 --out bench_out/fewshot_world_knowledge_v7
     .venv/bin/python bench/fewshot.py --base bench_out/fewshot_world_knowledge_v7/base/model \\
         --family world_knowledge --eval-count 400 --out bench_out/fewshot_world_knowledge_v7_steps600
+    .venv/bin/python bench/fewshot.py --base bench_out/fewshot_world_knowledge_v12_full/base/model \\
+        --family world_knowledge --eval-count 400 --replay-count 240 --steps 900 --time-budget 600 \\
+        --out bench_out/fewshot_world_knowledge_v12_full_replay
 """
 
 from __future__ import annotations
