@@ -46,6 +46,21 @@ def test_train_script_runs_both_recipes_in_order():
     assert 0 <= script.index("bench/lisa_tiny_reading.recipe") < script.index("bench/lisa_tiny.recipe)")
 
 
+def test_scaling_script_scales_the_recipes_own_budgets():
+    """bench/compute_scaling.sh's fraction 1 must be the shipped run: its budget constants are the
+    recipes' own, and it gives the scaled budget after the recipe (the last value of a flag wins)."""
+    import re
+
+    fewshot = _fewshot()
+    script = (REPO / "bench" / "compute_scaling.sh").read_text(encoding="utf-8")
+    constants = {name: float(value) for name, value in re.findall(r"^(READING_BUDGET|LISA_BUDGET)=(\d+)", script, re.M)}
+    assert constants == {"READING_BUDGET": _parse(fewshot.read_recipe(READING)).time_budget,
+                         "LISA_BUDGET": _parse(fewshot.read_recipe(RECIPE) + ["--model", "m"]).time_budget}
+    halved = _parse(fewshot.read_recipe(RECIPE) + ["--time-budget", "1380", "--model", "m"])
+    assert halved.time_budget == 1380
+    assert script.index("lisa_tiny_reading.recipe) --time-budget") < script.index("lisa_tiny.recipe) --time-budget")
+
+
 def test_fewshot_base_overrides_folder_families_and_budget(tmp_path):
     reading, lisa = _fewshot().base_configs(READING, RECIPE, tmp_path / "base", ["explicit", "spatial"], 1200.0, 77)
     assert reading.out == str(tmp_path / "base" / "reading") and reading.init == "lisa-tiny"
