@@ -30,10 +30,10 @@ for fraction in "$@"; do
     echo "fraction $fraction$TAG ($EXTRA): stage 1 $reading s, stage 2 $lisa s; load $(cat /proc/loadavg)"
     start=$(date +%s)
     # The last value of a repeated flag wins, so the budget given after the recipe replaces its own.
-    # shellcheck disable=SC2046  # one flag or value per word, none with spaces
+    # shellcheck disable=SC2046,SC2086  # recipe and EXTRA: one flag or value per word, none with spaces
     $PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny_reading.recipe) --time-budget "$reading" $EXTRA \
         --out "$run/reading"
-    # shellcheck disable=SC2046
+    # shellcheck disable=SC2046,SC2086
     $PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny.recipe) --time-budget "$lisa" $EXTRA \
         --model "$run/reading/model" --out "$run"
     echo "fraction $fraction: training wall time $(($(date +%s) - start)) s"
