@@ -36,7 +36,7 @@ for fraction in "$@"; do
     # shellcheck disable=SC2046,SC2086
     $PY -m lisa_ros.cli.train $(sed 's/#.*//' bench/lisa_tiny.recipe) --time-budget "$lisa" $EXTRA \
         --model "$run/reading/model" --out "$run"
-    echo "fraction $fraction: training wall time $(($(date +%s) - start)) s"
+    echo "fraction $fraction$TAG: training wall time $(($(date +%s) - start)) s"
     $PY -m lisa_ros.cli.eval --model "$run/model" --data "$HELDOUT" --mode generate --threads 2 \
         --per-sample --json "$OUT/eval_$fraction$TAG.json" --no-progress
 done

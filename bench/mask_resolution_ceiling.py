@@ -28,9 +28,16 @@ from lisa_ros.data.reasonseg import iter_samples
 from lisa_ros.eval.metrics import mask_iou
 
 
-def through_logit_grid(target: np.ndarray, input_size: int, grid: int) -> np.ndarray:
-    """``bool [H, W]``: the ``float 0/1 [H, W]`` target after SAM's ``[grid, grid]`` logits."""
+def logit_grid_size(input_size: int, patch: int) -> int:
+    """Side of SAM's low-resolution logits: its decoder upscales the embedding grid 4x."""
+    return 4 * (input_size // patch)
+
+
+def through_logit_grid(target: np.ndarray, input_size: int, patch: int) -> np.ndarray:
+    """``bool [H, W]``: the ``float 0/1 [H, W]`` target after the logits of a SAM with that input
+    size and patch size."""
     height, width = target.shape
+    grid = logit_grid_size(input_size, patch)
     resized_h, resized_w = sam_resize_shape(height, width, input_size)
     resized = F.interpolate(torch.from_numpy(target)[None, None], (resized_h, resized_w), mode="area")
     padded = resized.new_zeros((1, 1, input_size, input_size))
@@ -53,11 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         for mask in sample.target_masks:
             target = (mask == 1).astype(np.float32)
             for input_size, patch in geometries:
-                grid = 4 * (input_size // patch)  # SAM's decoder upscales its embedding 4x
-                ious[(input_size, patch)].append(mask_iou(through_logit_grid(target, input_size, grid), mask))
+                ious[(input_size, patch)].append(mask_iou(through_logit_grid(target, input_size, patch), mask))
     for (input_size, patch), values in ious.items():
         values = np.asarray(values)
-        grid = 4 * (input_size // patch)
+        grid = logit_grid_size(input_size, patch)
         print(f"SAM {input_size} px / patch {patch} ({grid}x{grid} logits): {values.size} masks, "
               f"gIoU {values.mean():.3f}, median {np.median(values):.3f}, 10th percentile {np.percentile(values, 10):.3f}")
 

@@ -24,7 +24,7 @@ def _rectangle(top: int, left: int, bottom: int, right: int, shape=(240, 320)) -
 
 def test_a_large_object_survives_the_grid_where_it_is(ceiling):
     target = _rectangle(150, 200, 230, 300)  # bottom right, away from the padding's edge
-    kept = ceiling.through_logit_grid(target, 256, 64)
+    kept = ceiling.through_logit_grid(target, 256, 16)
     assert kept.shape == target.shape and kept.dtype == bool
     assert mask_iou(kept, target) > 0.95
     rows, cols = np.nonzero(kept)
@@ -33,8 +33,8 @@ def test_a_large_object_survives_the_grid_where_it_is(ceiling):
 
 def test_a_finer_grid_keeps_more_of_a_thin_object(ceiling):
     sliver = _rectangle(40, 20, 43, 300)  # 3 px tall: thinner than one 5-px cell of the 64x64 grid
-    coarse = mask_iou(ceiling.through_logit_grid(sliver, 256, 64), sliver)
-    fine = mask_iou(ceiling.through_logit_grid(sliver, 512, 128), sliver)
+    coarse = mask_iou(ceiling.through_logit_grid(sliver, 256, 16), sliver)
+    fine = mask_iou(ceiling.through_logit_grid(sliver, 512, 16), sliver)
     assert coarse < 0.8
     assert fine > coarse
 
