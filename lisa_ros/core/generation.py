@@ -120,7 +120,9 @@ def generate_fast(
         max_new_tokens: most tokens to produce, EOS included (as transformers counts).
         stop_after_masks: stop right after this many ``[SEG]`` tokens (early exit for callers
             that need masks, not the rest of the answer); ``None`` runs to EOS or the limit.
-        on_token: optional callable ``(token_id) -> None`` after each token (streaming).
+        on_token: optional callable ``(token_id) -> None`` after each answer token (EOS
+            excluded), before the next decode step: streaming, and the place where a caller
+            stops a generation within one step by raising (cancellation, shutdown).
         forced_ids: feed these answer ids instead of the greedy choices (same computation,
             fixed answer: for benchmarks with random weights and for teacher forcing).
         decoder: a :class:`~lisa_ros.core.static_decoding.StaticDecoder` (static cache, CUDA
@@ -180,13 +182,14 @@ def generate_reference(
     seg_id: int,
     max_new_tokens: int,
     forced_ids: list[int] | None = None,
+    on_token=None,
 ) -> GenerationResult:
     """The official LISA v1 generation: no cache, everything recomputed per token.
 
     Args:
         prompt_ids: prompt ids with one image placeholder.
         clip_pixels: ``[1, 3, h, w]`` CLIP input (re-encoded every step, as the official code).
-        forced_ids: as in :func:`generate_fast`.
+        forced_ids, on_token: as in :func:`generate_fast`.
     """
     watch = Stopwatch(clip_pixels.device)
     sequence = list(prompt_ids)
@@ -207,6 +210,8 @@ def generate_reference(
         if token == eos_id:
             finished = True
             break
+        if on_token is not None:
+            on_token(token)
     answer = sequence[len(prompt_ids):]
     if finished:
         answer = answer[:-1]

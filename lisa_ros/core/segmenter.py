@@ -22,10 +22,10 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .frame_cache import FrameCache, FrameFeatures, frame_key_of
-from .streams import DeferredTensor, run_on_side_stream
+from .image_features import NO_ENCODER_TIMINGS, encode_frame
 from .loading import LoadedLisa, load_lisa
-from .postprocess import mask_box, seg_phrases, upscale_mask_logits
-from .preprocess import normalize_and_pad_for_sam, preprocess_clip, resize_for_sam
+from .masks import decode_prompts
+from .postprocess import seg_phrases
 from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
 from .resolve import resolve_clip_path, resolve_model_path
 from .results import MaskResult, SegmentationOutput, Status
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 StageCallback = Callable[[str], None]
+TokenCallback = Callable[[int], None]
 
 
 def resolve_precision(precision: str, device: str):
@@ -114,7 +115,7 @@ class LisaSegmenter:
         self.frame_cache = FrameCache(frame_cache_size)
         self.seg_token_id = self.tokenizer.seg_token_id
         self.eos_token_id = self.tokenizer.eos_id
-        # Stage implementations that export backends may replace (see set_backend).
+        # Stage implementations that exported backends may replace (see install_backend).
         self.image_encoder = self.model.encode_sam
         self.mask_decoder = self.model.decode_masks
         self.backend_names = {"encoder": "torch", "decoder": "torch"}
@@ -153,13 +154,12 @@ class LisaSegmenter:
         quantization: str = "none",
         device: str = "auto",
         quantize_skip: str = "default",
-        decoder_backend: str = "torch",
-        encoder_backend: str = "torch",
-        artifacts: str | Path | None = None,
-        ort_threads: int | None = None,
         **options,
     ) -> "LisaSegmenter":
-        """Load a model by name (``lisa-tiny``), folder or hub id.
+        """Load a model by name (``lisa-tiny``), folder or hub id, with SAM on torch.
+
+        Exported SAM runtimes (onnxruntime, TensorRT) are attached afterwards by
+        :func:`lisa_ros.export.backends.attach_backends` (the export layer sits above the core).
 
         Args:
             clip: CLIP vision tower folder or hub id; default: the checkpoint's ``vision_tower``.
@@ -168,9 +168,6 @@ class LisaSegmenter:
             device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
             quantize_skip: ``default`` (keep lm_head, mm_projector, text_hidden_fcs, SAM
                 unquantized) or ``official`` (as the official code: only SAM kept).
-            decoder_backend, encoder_backend: ``torch`` | ``onnxruntime`` | ``tensorrt`` for
-                SAM's mask decoder / image encoder (exported artifacts in ``artifacts``).
-            ort_threads: intra-op threads of onnxruntime sessions (default: onnxruntime's).
             **options: passed to the constructor (``max_new_tokens``, ``frame_cache_size``...).
         """
         from .quantization import quantize_model
@@ -189,27 +186,23 @@ class LisaSegmenter:
             count = quantize_model(loaded.model, quantization, dtype, device, skip=quantize_skip)
             loaded.model.to(device)
             log.info("quantized %d linear layers to %s", count, quantization)
-        segmenter = cls(loaded, device=device, **options)
-        for part, name in (("decoder", decoder_backend), ("encoder", encoder_backend)):
-            if name and name != "torch":
-                segmenter.set_backend(part, name, artifacts, threads=ort_threads)
-        return segmenter
+        return cls(loaded, device=device, **options)
 
-    def set_backend(self, part: str, name: str, artifacts: str | Path | None, threads: int | None = None) -> None:
-        """Run SAM's ``part`` (``decoder`` or ``encoder``) on an exported backend.
+    def install_backend(self, part: str, name: str, runner, warning: str | None = None) -> None:
+        """Run SAM's ``part`` (``decoder`` or ``encoder``) with ``runner`` (named ``name``).
 
-        A missing artifact, or one exported from other weights, leaves the torch path in place
-        and records a warning in :attr:`backend_warnings` (the node reports it in diagnostics).
+        ``runner`` None keeps (or restores) the torch module; ``warning`` (why an exported
+        backend could not be used) is kept in :attr:`backend_warnings`, which the node shows
+        in diagnostics. Runner signatures: see :func:`~lisa_ros.core.image_features.encode_frame`
+        (encoder) and :func:`~lisa_ros.core.masks.decode_prompts` (decoder).
         """
-        from lisa_ros.export.backends import make_backend
-
-        runner, warning = make_backend(part, name, self.model, artifacts, threads=threads)
+        if part not in ("decoder", "encoder"):
+            raise ValueError(f"SAM part must be decoder or encoder, not {part!r}")
         if warning:
             log.warning(warning)
             self.backend_warnings.append(warning)
         if runner is None:
-            self.backend_names[part] = "torch"
-            return
+            runner, name = (self.model.decode_masks if part == "decoder" else self.model.encode_sam), "torch"
         if part == "decoder":
             self.mask_decoder = runner
         else:
@@ -217,11 +210,6 @@ class LisaSegmenter:
         self.backend_names[part] = name
 
     # -- stages -------------------------------------------------------------------------------
-
-    def _tensor(self, array: np.ndarray):
-        import torch
-
-        return torch.from_numpy(array).unsqueeze(0).to(self.device)
 
     def encode_image(self, image: np.ndarray, frame_key: str | None = None) -> tuple[FrameFeatures, bool, dict]:
         """Image features of a frame, from the cache when the frame was seen.
@@ -233,33 +221,16 @@ class LisaSegmenter:
         Returns:
             the features, whether they came from the cache, and stage timings in ms.
         """
-        import torch
-
         check_image(image, self.max_image_pixels)
         key = frame_key if frame_key is not None else frame_key_of(image)
         cached = self.frame_cache.get(key)
         if cached is not None:
-            return cached, True, {"preprocess": 0.0, "clip": 0.0, "sam_encoder": 0.0}
-        watch = Stopwatch(self.device)
-        input_size = self.model.sam_shape.img_size
-        resized, sam_resize = resize_for_sam(image, input_size)
-        clip_pixels = self._tensor(preprocess_clip(image, self.loaded.clip_preprocess))
-        with torch.inference_mode():
-            # Normalising on the model's device: uploads 1 byte per pixel instead of 4.
-            resized = torch.from_numpy(np.ascontiguousarray(resized)).to(self.device)
-            sam_input = normalize_and_pad_for_sam(resized, input_size)
-            timings = {"preprocess": watch.lap()}
-            if self._side_stream is not None and self.backend_names["encoder"] == "torch":
-                # Queued now, waited for when masks are decoded (see lisa_ros.core.streams).
-                sam_embedding = run_on_side_stream(self._side_stream, self.image_encoder, sam_input)
-                clip_tokens = self.model.encode_clip(clip_pixels)
-                timings["clip"] = watch.lap()
-            else:
-                clip_tokens = self.model.encode_clip(clip_pixels)
-                timings["clip"] = watch.lap()
-                sam_embedding = DeferredTensor(self.image_encoder(sam_input))
-                timings["sam_encoder"] = watch.lap()
-        features = FrameFeatures(clip_tokens, sam_embedding, sam_resize, clip_pixels)
+            return cached, True, dict(NO_ENCODER_TIMINGS)
+        # The side stream only helps a torch encoder (exported runners synchronise anyway).
+        overlap = self._side_stream if self.backend_names["encoder"] == "torch" else None
+        features, timings = encode_frame(
+            self.model, self.loaded.clip_preprocess, image, self.image_encoder, self.device, side_stream=overlap,
+        )
         self.frame_cache.put(key, features)
         return features, False, timings
 
@@ -275,27 +246,10 @@ class LisaSegmenter:
 
         if seg_states.shape[0] == 0:
             return [], {"mask_decoder": 0.0, "postprocess": 0.0}
-        watch = Stopwatch(self.device)
         with torch.inference_mode():
             prompts = self.model.project_seg_states(seg_states)
-            low_res, iou = self.mask_decoder(features.sam_embedding.get(), prompts)
-            decoder_ms = watch.lap()
-            logits = upscale_mask_logits(low_res, features.sam_resize).cpu().numpy()
-        scores = iou.float().reshape(-1).cpu().numpy()
-        phrases = seg_phrases(answer)
-        results = []
-        for index in range(logits.shape[0]):
-            mask = logits[index] > 0
-            results.append(
-                MaskResult(
-                    mask=mask,
-                    score=float(scores[index]),
-                    box=mask_box(mask),
-                    phrase=phrases[index] if index < len(phrases) else "",
-                    logits=logits[index] if keep_logits else None,
-                )
-            )
-        return results, {"mask_decoder": decoder_ms, "postprocess": watch.lap()}
+        return decode_prompts(self.mask_decoder, features.sam_embedding.get(), prompts, features.sam_resize,
+                              seg_phrases(answer), self.device, keep_logits)
 
     # -- public calls -------------------------------------------------------------------------
 
@@ -308,6 +262,7 @@ class LisaSegmenter:
         max_new_tokens: int | None = None,
         stop_after_masks: int | None = None,
         on_stage: StageCallback | None = None,
+        on_token: TokenCallback | None = None,
         keep_logits: bool = False,
         reference: bool = False,
         forced_answer: str | None = None,
@@ -323,6 +278,8 @@ class LisaSegmenter:
                 masks matter; the answer text is then cut there).
             on_stage: called with ``"encoding_image"``, ``"generating"``, ``"decoding_masks"``
                 as each stage starts; it may raise to cancel the call between stages.
+            on_token: called with each generated token id, before the next decode step; it may
+                raise to stop the call within one step (cancellation, shutdown).
             keep_logits: also return ``float32 [H, W]`` logits per mask.
             reference: use the official no-cache generation (slow; for checks and benchmarks).
             forced_answer: decode this answer ("Sure, [SEG].") instead of the model's choice,
@@ -337,7 +294,7 @@ class LisaSegmenter:
         with self._lock, self._on_main_stream():
             return self._segment(
                 image, instruction, frame_key, max_new_tokens or self.max_new_tokens,
-                stop_after_masks, on_stage, keep_logits, reference, forced_answer,
+                stop_after_masks, on_stage, on_token, keep_logits, reference, forced_answer,
             )
 
     def _on_main_stream(self):
@@ -349,8 +306,8 @@ class LisaSegmenter:
         return torch.cuda.stream(self._main_stream)
 
     def _segment(
-        self, image, instruction, frame_key, max_new_tokens, stop_after_masks, on_stage, keep_logits, reference,
-        forced_answer,
+        self, image, instruction, frame_key, max_new_tokens, stop_after_masks, on_stage, on_token, keep_logits,
+        reference, forced_answer,
     ):
         from .generation import generate_fast, generate_reference
 
@@ -368,7 +325,7 @@ class LisaSegmenter:
         if reference:
             generated = generate_reference(
                 self.model, prompt_ids, features.clip_pixels, eos_id=self.eos_token_id,
-                seg_id=self.seg_token_id, max_new_tokens=max_new_tokens, forced_ids=forced,
+                seg_id=self.seg_token_id, max_new_tokens=max_new_tokens, forced_ids=forced, on_token=on_token,
             )
         else:
             import torch
@@ -378,7 +335,7 @@ class LisaSegmenter:
             generated = generate_fast(
                 self.model, embeds, eos_id=self.eos_token_id, seg_id=self.seg_token_id,
                 max_new_tokens=max_new_tokens, stop_after_masks=stop_after_masks, forced_ids=forced,
-                decoder=self.static_decoder,
+                decoder=self.static_decoder, on_token=on_token,
             )
         answer = self.tokenizer.decode_answer(generated.answer_ids)
         timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms)

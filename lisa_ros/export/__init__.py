@@ -4,7 +4,8 @@
 * :mod:`.onnx_export`, :mod:`.trt_engine`, :mod:`.exporter`: write an export folder
   (``lisa-export``); :mod:`.artifacts`: its layout and ``manifest.json``;
 * :mod:`.hashing`: the weights fingerprint each artifact records;
-* :mod:`.backends`: :func:`~.backends.make_backend`, used by ``LisaSegmenter.set_backend``;
+* :mod:`.backends`: :func:`~.backends.attach_backends` and :func:`~.backends.make_backend`, which
+  hand runners to a loaded ``LisaSegmenter`` (the core never imports this package);
   :mod:`.runners`: the callables that replace the torch stages;
 * :mod:`.verify`: parity of every artifact with the torch path.
 

@@ -1,8 +1,8 @@
 """Pick the runtime of SAM's decoder / encoder: torch, onnxruntime or TensorRT.
 
-:func:`make_backend` is what :meth:`LisaSegmenter.set_backend` (and through it the node's
-``decoder_backend`` / ``encoder_backend`` / ``export_dir`` parameters) calls. It never lets a
-wrong artifact run: whenever the exported one cannot be used it returns ``(None, warning)``
+:func:`attach_backends` installs them on a loaded segmenter (the node's ``decoder_backend`` /
+``encoder_backend`` / ``export_dir`` parameters); :func:`make_backend` builds one runner. The
+core never imports this package: runners are handed to it. A wrong artifact never runs: whenever the exported one cannot be used it returns ``(None, warning)``
 and the caller keeps the torch path, logging the warning and showing it in diagnostics.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .artifacts import ONNX_ARTIFACTS, engine_file, engine_name, read_manifest
 
-__all__ = ["BACKENDS", "PARTS", "make_backend", "locate_artifact", "ArtifactNotUsable"]
+__all__ = ["BACKENDS", "PARTS", "attach_backends", "make_backend", "locate_artifact", "ArtifactNotUsable"]
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 PARTS = ("decoder", "encoder")
@@ -157,3 +157,16 @@ def make_backend(part: str, name: str, model, artifacts: str | Path | None, *, t
     except ArtifactNotUsable as exc:
         return None, f"{label}: {exc}; using torch"
     return runner, None
+
+
+def attach_backends(segmenter, *, decoder: str = "torch", encoder: str = "torch",
+                    artifacts: str | Path | None = None, threads: int | None = None):
+    """Run a loaded segmenter's SAM parts on the named backends (what the node's
+    ``decoder_backend`` / ``encoder_backend`` / ``export_dir`` parameters and ``lisa-eval``
+    ask for). Each part that cannot use its artifact stays on torch, with the warning recorded
+    in ``segmenter.backend_warnings``. Returns ``segmenter``.
+    """
+    for part, name in (("decoder", decoder), ("encoder", encoder)):
+        runner, warning = make_backend(part, name, segmenter.model, artifacts, threads=threads)
+        segmenter.install_backend(part, name, runner, warning)
+    return segmenter

@@ -82,21 +82,21 @@ SegmenterFactory = Callable[[dict], object]
 def load_segmenter(params: dict):
     """Load the model named by the node's parameters through the core (the default factory)."""
     from lisa_ros.core.segmenter import LisaSegmenter
+    from lisa_ros.export.backends import attach_backends
 
-    return LisaSegmenter.from_pretrained(
+    segmenter = LisaSegmenter.from_pretrained(
         params["model"],
         clip=params["clip"] or None,
         precision=params["precision"],
         quantization=params["quantization"],
         device=params["device"],
-        decoder_backend=params["decoder_backend"],
-        encoder_backend=params["encoder_backend"],
-        artifacts=params["export_dir"] or None,
         max_new_tokens=params["max_new_tokens"],
         max_image_pixels=params["max_image_pixels"],
         max_instruction_chars=params["max_instruction_chars"],
         prompt_suffix=params["prompt_suffix"],
     )
+    return attach_backends(segmenter, decoder=params["decoder_backend"], encoder=params["encoder_backend"],
+                           artifacts=params["export_dir"] or None)
 
 
 class LisaNode(LifecycleNode):

@@ -141,3 +141,35 @@ def test_teacher_forced_masks_equal_generated_masks(segmenter):
     assert len(forced.masks) == len(generated.masks) == 2
     for a, b in zip(forced.masks, generated.masks):
         assert np.abs(a.logits - b.logits).max() <= 1e-4
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_on_token_stops_a_generation_within_one_step(tiny_safetensors, reference):
+    """A caller (cancel, service timeout, deactivation) stops a long answer at the next token:
+    the hook raising after the 3rd token leaves the LLM run only for the prompt and 2 steps
+    (fast path) or 3 full passes (official path), not the 40 a forced answer would take."""
+    segmenter = LisaSegmenter.from_pretrained(tiny_safetensors, precision="fp32", device="cpu")
+    llm_calls = []
+    hook = segmenter.model.llm.model.register_forward_hook(lambda *a: llm_calls.append(1))
+    seen = []
+
+    def stop_after_three(token):
+        seen.append(token)
+        if len(seen) == 3:
+            raise _Stop()
+
+    try:
+        with pytest.raises(_Stop):
+            segmenter.segment(scene_image(), "anything", max_new_tokens=40, on_token=stop_after_three,
+                              forced_answer="one two three four five six seven eight nine ten " * 4,
+                              reference=reference)
+    finally:
+        hook.remove()
+    assert len(seen) == 3
+    assert len(llm_calls) == 3
+    # The segmenter is not left locked or broken: the next call answers.
+    assert segmenter.segment(scene_image(), "anything", max_new_tokens=4).answer_ids

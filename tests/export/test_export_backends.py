@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lisa_ros.export import backends
-from lisa_ros.export.backends import make_backend
+from lisa_ros.export.backends import attach_backends, make_backend
 from lisa_ros.export.trt_engine import tensorrt_unavailable
 from lisa_ros.export.verify import mask_iou
 
@@ -144,24 +144,24 @@ def test_tensorrt_absent_falls_back(official):
     assert runner is None and reason in warning and "using torch" in warning
 
 
-def test_segmenter_set_backend_records_the_fallback(official, tmp_path):
+def test_attach_backends_records_the_fallback(official, tmp_path):
     from lisa_ros.core.segmenter import LisaSegmenter
 
     segmenter = LisaSegmenter(official.segmenter.loaded, device="cpu")
-    segmenter.set_backend("decoder", "onnxruntime", tmp_path)
+    attach_backends(segmenter, decoder="onnxruntime", artifacts=tmp_path)
     assert segmenter.backend_names["decoder"] == "torch"
     assert segmenter.mask_decoder == segmenter.model.decode_masks
     assert len(segmenter.backend_warnings) == 1 and "not found" in segmenter.backend_warnings[0]
 
 
 def test_segmenter_on_onnxruntime_gives_the_same_masks(official):
-    """from_pretrained(decoder_backend=/encoder_backend="onnxruntime", artifacts=DIR) vs torch,
-    on the prompts the tiny model was taught (one, two and no [SEG])."""
+    """attach_backends(decoder=/encoder="onnxruntime", artifacts=DIR) vs torch, on the prompts
+    the tiny model was taught (one, two and no [SEG])."""
     from lisa_ros.core.segmenter import LisaSegmenter
 
-    onnx_segmenter = LisaSegmenter.from_pretrained(
-        official.model_folder, precision="fp32", device="cpu",
-        decoder_backend="onnxruntime", encoder_backend="onnxruntime", artifacts=official.folder,
+    onnx_segmenter = attach_backends(
+        LisaSegmenter.from_pretrained(official.model_folder, precision="fp32", device="cpu"),
+        decoder="onnxruntime", encoder="onnxruntime", artifacts=official.folder,
     )
     assert onnx_segmenter.backend_names == {"decoder": "onnxruntime", "encoder": "onnxruntime"}
     assert onnx_segmenter.backend_warnings == []
