@@ -21,7 +21,7 @@ thread, sequencer, conversions and publishers). Measured in one run:
     configured and active LisaNode whose publishers have a subscriber in another process:
     image message -> RGB array (``image_to_rgb``), result message with N mono8 masks, boxes,
     scores and phrases, union mask, overlay drawing (``Pipeline.build_outgoing``), and
-    publishing result, mask, answer and overlay (``LisaNode._publish_outgoing``).
+    publishing result, mask, answer and overlay (``LisaNode.outputs.publish``).
     Target for 3 masks <= 10 ms.
 
 ``overhead_vs_raw_relay_ratio``
@@ -406,7 +406,7 @@ def measure_result_overhead(domain: int, repeats: int) -> dict[str, float]:
                 rgb = conv.image_to_rgb(msg)
                 outgoing = Pipeline.build_outgoing(output, rgb, msg.header, request, overlay=True)
                 built = time.perf_counter()
-                node._publish_outgoing(request, outgoing)
+                node.outputs.publish(request, outgoing)
                 end, end_cpu = time.perf_counter(), time.thread_time()
                 if index >= 5:
                     timings.append((end - start) * 1000.0)

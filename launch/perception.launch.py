@@ -45,7 +45,7 @@ ARGUMENTS = [
     ("use_rviz", "false", "Start rviz2 showing the overlay and mask images"),
     ("log_level", "info", "Log level of the node (debug, info, warn, error)"),
     ("demo", "false", "Also start the synthetic camera and a scripted instruction sequence "
-                      "(python -m lisa_ros.node.demo_scene)"),
+                      "(python -m lisa_ros.demo.scene_camera)"),
 ]
 
 
@@ -88,7 +88,7 @@ def _setup(context):
         if namespace:
             ros_args += ["-r", f"__ns:={prefix}"]
         actions.append(ExecuteProcess(
-            cmd=[sys.executable, "-m", "lisa_ros.node.demo_scene", "--loop", *ros_args],
+            cmd=[sys.executable, "-m", "lisa_ros.demo.scene_camera", "--loop", *ros_args],
             name="lisa_demo_scene", output="screen",
         ))
     return actions

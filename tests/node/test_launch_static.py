@@ -103,5 +103,5 @@ def test_rviz_config_shows_overlay_and_mask():
 
 def test_demo_module_exists():
     source = LAUNCH.read_text()
-    assert '"lisa_ros.node.demo_scene"' in source
-    assert (REPO / "lisa_ros" / "node" / "demo_scene.py").is_file()
+    assert '"lisa_ros.demo.scene_camera"' in source
+    assert (REPO / "lisa_ros" / "demo" / "scene_camera.py").is_file()

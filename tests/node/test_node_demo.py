@@ -1,4 +1,4 @@
-"""The demo runner end to end (lisa_ros/demo.py) with the tiny checkpoint standing in for
+"""The demo runner end to end (lisa_ros/demo/run.py) with the tiny checkpoint standing in for
 lisa-tiny: the real node process, the synthetic camera, scripted instructions, overlays."""
 from __future__ import annotations
 

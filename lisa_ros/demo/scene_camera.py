@@ -1,6 +1,6 @@
 """Synthetic camera plus a scripted instruction sequence, for demos of the running node.
 
-``python -m lisa_ros.node.demo_scene [--count 10] [--seed 0] [--out demo_out] [--loop]``
+``python -m lisa_ros.demo.scene_camera [--count 10] [--seed 0] [--out demo_out] [--loop]``
 (also started by ``perception.launch.py demo:=true`` and by ``lisa-demo``;
 ``--camera-only SECONDS`` only publishes the scenes). It does not start the ``lisa`` node; it
 talks to one that runs:
@@ -40,7 +40,7 @@ from std_msgs.msg import Header, String
 
 from lisa_ros.msg import SegmentationResult
 
-from . import conversions as conv
+from lisa_ros.node import conversions as conv
 
 __all__ = ["SCRIPT_FAMILIES", "DemoStep", "StepOutcome", "DemoNode", "build_script", "run_script",
            "format_row", "main"]
@@ -316,7 +316,7 @@ def wait_connected(node: DemoNode, timeout: float, alive=lambda: True) -> bool:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m lisa_ros.node.demo_scene", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lisa_ros.demo.scene_camera", description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10, help="instructions in the script (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")
     parser.add_argument("--rate", type=float, default=10.0, help="camera rate in Hz (default 10)")

@@ -8,7 +8,7 @@
 2. in this process, publishes 640x480 rgb8 synthetic scenes at 10 Hz on ``image`` and sends
    about ten instructions from the generator's families (explicit, functional, world knowledge,
    spatial, comparative, multi-target, absent, explanatory), each about the scene on camera
-   (:mod:`lisa_ros.node.demo_scene`);
+   (:mod:`lisa_ros.demo.scene_camera`);
 3. prints, per instruction, the instruction, answer, status, IoU against the ground truth and
    latency; writes the overlays (and the node's log) to ``demo_out/``;
 4. stops the node with SIGINT and exits 0 when every instruction was answered.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 def _fastdds_profile() -> Path | None:
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
 
     import rclpy
 
-    from lisa_ros.node import demo_scene as ds
+    from lisa_ros.demo import scene_camera as ds
 
     print(f"lisa-demo: model {args.model}, ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID')}, "
           f"node log {log_path}", flush=True)
