@@ -44,6 +44,7 @@ class NodeStats:
         self.frame_age_last_ms = 0.0
         self.frame_age_max_ms = 0.0
         self.out_of_order = 0
+        self.unpublished = 0  # results that found the publishers inactive
 
     def result(self, status: int, latency_ms: float, error: str = "") -> None:
         with self._lock:
@@ -77,6 +78,7 @@ class NodeStats:
                 "frame_age_last_ms": self.frame_age_last_ms,
                 "frame_age_max_ms": self.frame_age_max_ms,
                 "out_of_order": self.out_of_order,
+                "unpublished": self.unpublished,
             }
 
 
@@ -116,6 +118,7 @@ def build_status(snapshot: dict, *, model: str, device: str, precision: str, bac
         "frame_age_max_ms": f"{snapshot['frame_age_max_ms']:.1f}",
         "image_callback_ms_median": f"{snapshot['image_callback_ms_median']:.4f}",
         "results_out_of_order": str(snapshot["out_of_order"]),
+        "results_unpublished": str(snapshot["unpublished"]),
     }
     if snapshot["model_error"]:
         values["model_error"] = snapshot["model_error"]

@@ -50,7 +50,8 @@ __all__ = ["LisaNode", "load_segmenter", "main", "NODE_NAME", "EXECUTOR_THREADS"
 
 NODE_NAME = "lisa"
 _RUNTIME_CORE_LIMITS = ("max_image_pixels", "max_instruction_chars", "prompt_suffix")
-WORKER_STOP_S = 2.0    # how long shutdown waits for the worker to reach a stage boundary
+WORKER_STOP_S = 2.0    # how long deactivate/shutdown wait for the worker's next decode step or stage
+RELEASE_WAIT_S = 60.0  # how long configure waits for the previous model to be released
 EXECUTOR_THREADS = MAX_QUEUE_LIMIT + 1 + 4  # pending requests + input, diagnostics, lifecycle, spare
 
 SegmenterFactory = Callable[[dict], object]
@@ -115,6 +116,8 @@ class LisaNode(LifecycleNode):
         self._closing = False
         self._worker_alive = False
         self._transition_lock = threading.RLock()
+        self._input_lock = threading.RLock()  # an instruction callback vs. the inputs' teardown
+        self._releasing: threading.Thread | None = None  # a previous model still being released
 
         self._autostart_timer = None
         if self.get_parameter("autostart").value:
@@ -168,6 +171,8 @@ class LisaNode(LifecycleNode):
             self.get_logger().error("autostart: activate failed")
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if not self._previous_model_released():
+            return TransitionCallbackReturn.FAILURE
         params = self._values()
         self.settings.update(params)
         self.stats.model_state, self.stats.model_error = "loading", ""
@@ -189,26 +194,29 @@ class LisaNode(LifecycleNode):
         self.stats.model_state = "ready"
         self.get_logger().info(f"model loaded in {time.monotonic() - started:.1f} s "
                                f"(backends {getattr(segmenter, 'backend_names', {})})")
-        self.outputs = NodeOutputs(self, self.settings, self.get_logger().error, lambda: self._closing)
+        self.outputs = NodeOutputs(self, self.settings, self.get_logger().error, lambda: self._closing,
+                                   on_unpublished=self._unpublished)
         self.pipeline = Pipeline(segmenter, self.settings, self.frames, self.outputs.publish,
                                  self.stats, self.start_id, wanted=self.outputs.pictures_wanted,
-                                 warn=self.get_logger().warning)
+                                 warn=self.get_logger().warning, accepting=False)
         self._servers = RequestServers(self, self._request_group)
         self.stats.lifecycle = "inactive"
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # publishers first: nothing is answered into the void
-        described = self.inputs.create(self._values())
+        # Serving before the subscriptions exist: an instruction that arrives with them is queued.
         self._active = True
+        self.pipeline.resume()
+        described = self.inputs.create(self._values())
         self.stats.lifecycle = "active"
         self.get_logger().info(f"active: {described}")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_inputs("node deactivated")
+        self._stop_serving("node deactivated")
         self.stats.lifecycle = "inactive"
-        return super().on_deactivate(state)
+        return super().on_deactivate(state)  # publishers last: every answer above went out
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._teardown(release=True)
@@ -218,7 +226,7 @@ class LisaNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._closing = True
         if self._active:
-            self._stop_inputs("node is shutting down")
+            self._stop_serving("node is shutting down")
             super().on_deactivate(state)
         self._teardown(release=False)
         self.stats.lifecycle = "finalized"
@@ -234,14 +242,34 @@ class LisaNode(LifecycleNode):
         self.stats.lifecycle = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
 
-    def _stop_inputs(self, reason: str) -> None:
+    def _stop_serving(self, reason: str) -> None:
+        """Answer every accepted request while the publishers are still active: the waiting
+        ones DROPPED ``reason``, the running one stopped at its next decode step and answered
+        so; then remove the subscriptions (an instruction that still arrives is answered
+        DROPPED too)."""
         self._active = False
-        self.inputs.destroy()
         if self.pipeline is not None:
-            dropped = self.pipeline.drain(reason)
+            dropped = self.pipeline.interrupt(reason, WORKER_STOP_S)
             if dropped:
-                self.get_logger().info(f"{dropped} waiting requests answered DROPPED ({reason})")
+                self.get_logger().info(f"{dropped} requests answered DROPPED ({reason})")
+        with self._input_lock:  # an instruction callback in flight has finished (and was answered)
+            self.inputs.destroy()
         self.frames.clear()
+
+    def _previous_model_released(self) -> bool:
+        """Wait for a model whose release was deferred at cleanup (an inference that did not
+        stop in time): two models must never be held at once."""
+        releasing = self._releasing
+        if releasing is None:
+            return True
+        self.get_logger().info("waiting for the previous model to be released")
+        releasing.join(RELEASE_WAIT_S)
+        if releasing.is_alive():
+            self.get_logger().error(f"the previous model is still in use after {RELEASE_WAIT_S:g} s "
+                                    "(an inference that does not stop); not loading another")
+            return False
+        self._releasing = None
+        return True
 
     def _teardown(self, release: bool) -> None:
         """Stop the worker, free the model, remove configure-time entities (idempotent)."""
@@ -254,10 +282,12 @@ class LisaNode(LifecycleNode):
             if segmenter is not None:
                 if stopped and release:
                     _release(segmenter)
-                elif release:  # the worker is inside a long stage: release when it ends
+                elif release:  # the worker is inside native code: release when it ends
                     self.get_logger().warning("inference still running; the model is released when it ends")
                     worker = pipeline.worker
-                    threading.Thread(target=lambda: (worker.join(), _release(segmenter)), daemon=True).start()
+                    self._releasing = threading.Thread(target=lambda: (worker.join(), _release(segmenter)),
+                                                       name="lisa-release", daemon=True)
+                    self._releasing.start()
             self._worker_alive = not stopped
             if self._servers is not None:
                 self._servers.destroy()
@@ -274,7 +304,8 @@ class LisaNode(LifecycleNode):
         when no inference thread is left running."""
         self._closing = True
         self._active = False
-        self.inputs.destroy()
+        with self._input_lock:
+            self.inputs.destroy()
         self._teardown(release=False)
         if not self.finished.done():
             self.finished.set_result(True)
@@ -283,10 +314,19 @@ class LisaNode(LifecycleNode):
     # -- intake and diagnostics --------------------------------------------------------------------
 
     def _on_instruction(self, text: str) -> None:
-        pipeline = self.pipeline
-        if pipeline is None or not self._active:
-            return
-        pipeline.submit("topic", text)
+        """Every instruction gets one answer: queued while serving, DROPPED with the reason
+        otherwise (the pipeline decides, under its intake lock)."""
+        with self._input_lock:
+            pipeline = self.pipeline
+            if pipeline is None:  # subscriptions exist only while configured; defensive
+                self.get_logger().warning(f"instruction {text[:80]!r} arrived while unconfigured; not answered")
+                return
+            pipeline.submit("topic", text)
+
+    def _unpublished(self, request) -> None:
+        self.stats.unpublished += 1
+        if request.source == "topic":
+            self.get_logger().warning(f"result {request.request_id} could not be published: the node is inactive")
 
     def _publish_diagnostics(self) -> None:
         segmenter = self.segmenter

@@ -40,13 +40,17 @@ class NodeOutputs:
         settings: runtime parameters (reads ``publish_overlay``).
         on_error: where publication failures are reported (the node's logger).
         closing: ``() -> bool``, true while the node shuts down (failures are then expected).
+        on_unpublished: ``(request) -> None`` for a result that cannot go out because the
+            publishers are inactive (a service or action caller still gets it in its response).
     """
 
-    def __init__(self, node, settings, on_error: Callable[[str], None], closing: Callable[[], bool]):
+    def __init__(self, node, settings, on_error: Callable[[str], None], closing: Callable[[], bool],
+                 on_unpublished: Callable[[Request], None] | None = None):
         self._node = node
         self._settings = settings
         self._on_error = on_error
         self._closing = closing
+        self._on_unpublished = on_unpublished
         self._pubs = {
             "result": node.create_lifecycle_publisher(SegmentationResult, "result", RESULT_QOS),
             "mask": node.create_lifecycle_publisher(Image, "mask", PICTURE_QOS),
@@ -61,6 +65,8 @@ class NodeOutputs:
         pubs = self._pubs
         result_pub = pubs.get("result")
         if result_pub is None or not result_pub.is_activated:
+            if out.result is not None and self._on_unpublished is not None:
+                self._on_unpublished(request)
             return
         try:
             if out.result is not None:

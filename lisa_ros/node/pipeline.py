@@ -12,9 +12,15 @@ node hands it a ``publish`` function and feeds it from its callbacks):
   someone subscribes);
 * every outcome goes through :class:`ResultSequencer` so results go out in arrival order.
 
+Serving and stopping: the pipeline accepts requests only between :meth:`resume` and
+:meth:`interrupt` (the node's activate and deactivate); a request submitted outside that window
+is answered DROPPED at once with the reason, so every request gets exactly one outcome.
+:meth:`interrupt` answers the waiting requests DROPPED and stops the running one at its next
+decode step or stage (the core's ``on_token`` / ``on_stage`` hooks), then waits for the worker,
+so that every outcome is published before the node deactivates its publishers.
+
 Threads: callbacks call :meth:`submit` from executor threads; the worker is a daemon thread,
-stopped between model stages through ``on_stage`` (:meth:`close`), so shutdown never waits for
-a long generation to finish.
+so shutdown (:meth:`close`) never waits for native code that does not return.
 """
 
 from __future__ import annotations
@@ -73,12 +79,14 @@ class Pipeline:
         wanted: ``() -> (union mask wanted, overlay wanted)``; default: both (overlay as the
             ``publish_overlay`` setting says).
         warn: where warnings go (the node passes its ROS logger).
+        accepting: whether :meth:`submit` queues requests from the start (the node starts
+            with False and calls :meth:`resume` when it activates).
     """
 
     def __init__(self, segmenter, settings: Settings, frames: FrameStore,
                  publish: Callable[[Request, Outgoing], None], stats: NodeStats, start_id: str,
                  wanted: Callable[[], tuple[bool, bool]] | None = None,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, accepting: bool = True):
         self.segmenter = segmenter
         self.settings = settings
         self.frames = frames
@@ -93,7 +101,7 @@ class Pipeline:
         self._counter = itertools.count(1)
         self._intake_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._current: Request | None = None
+        self._refusal = None if accepting else "node is not active"
         self._worker = threading.Thread(target=self._run, name="lisa-inference", daemon=True)
         self._worker.start()
 
@@ -113,6 +121,9 @@ class Pipeline:
                 instruction=instruction, received=received, image=image, on_stage=on_stage,
                 deadline=received + settings.pairing_timeout,
             )
+            if self._refusal is not None:
+                self._finish_status(request, R.DROPPED, self._refusal, self._header_of(image))
+                return request
             problem = self._check_input(request, settings)
             if problem is not None:
                 self._finish_status(request, R.INVALID_INPUT, problem, self._header_of(image))
@@ -177,24 +188,42 @@ class Pipeline:
 
     def cancel(self, request: Request) -> bool:
         """Cancel ``request``: at once when still queued (nothing is published), else at the
-        model's next stage boundary. Returns True when it ended here."""
+        model's next decode step or stage. Returns True when it ended here."""
         request.cancel_requested = True
-        if request is self._current:
+        if request is self.queue.in_flight:
             return False
         return self._finish(request, None)
 
     def expire(self, request: Request, error: str) -> bool:
         """End ``request`` with ERROR (e.g. a service timeout) and stop its inference at the next
-        stage boundary."""
+        decode step or stage."""
         request.cancel_requested = True
         return self._finish_status(request, R.ERROR, error, self._header_of(request.image))
 
-    def drain(self, reason: str) -> int:
-        """Answer everything waiting with DROPPED ``reason`` (deactivation)."""
-        pending = self.queue.drain()
-        for request in pending:
-            self._finish_status(request, R.DROPPED, reason, self._header_of(request.image))
-        return len(pending)
+    def resume(self) -> None:
+        """Accept requests (the node activated)."""
+        with self._intake_lock:
+            self._refusal = None
+
+    def interrupt(self, reason: str, timeout: float) -> int:
+        """Stop serving (the node deactivates): from now on :meth:`submit` answers DROPPED
+        ``reason``; the waiting requests are answered so; the running one stops at its next
+        decode step or stage and is answered so. Waits up to ``timeout`` seconds for the
+        worker; a request still running then is answered DROPPED now (what it computes later
+        is discarded), so when this returns every accepted request has its outcome.
+
+        Returns how many requests were answered DROPPED here.
+        """
+        with self._intake_lock:
+            self._refusal = reason
+            pending, running = self.queue.drain()
+            if running is not None:
+                running.stop_reason = reason
+        count = sum(self._finish_status(r, R.DROPPED, reason, self._header_of(r.image)) for r in pending)
+        if running is not None and not self.queue.wait_idle(timeout):
+            self.warn(f"request {running.request_id} did not stop within {timeout:g} s; answered DROPPED")
+            count += self._finish_status(running, R.DROPPED, reason, self._header_of(running.image))
+        return count
 
     def _overflow(self, count: int) -> None:
         self.stats.out_of_order += count
@@ -204,32 +233,37 @@ class Pipeline:
 
     @property
     def busy(self) -> bool:
-        return self._current is not None
+        return self.queue.in_flight is not None
 
     def _run(self) -> None:
         while not self._stopping.is_set():
             request = self.queue.get(timeout=0.5)
             if request is None:
                 continue
-            if request.done:  # cancelled or expired while queued
-                continue
-            self._current = request
             try:
-                self._process(request)
+                if not request.done:  # not cancelled or expired while queued
+                    self._process(request)
             except Exception as exc:  # noqa: BLE001 - never let the worker die
                 self.warn(f"request {request.request_id} failed: {type(exc).__name__}: {exc}")
                 self._finish_status(request, R.ERROR, f"{type(exc).__name__}: {exc}",
                                     self._header_of(request.image))
             finally:
-                self._current = None
+                self.queue.task_done()
+
+    def _check(self, request: Request) -> None:
+        """Raise when ``request`` must stop: the place where deactivation, shutdown and
+        cancellation take effect (called per frame-wait slice, model stage and decode step)."""
+        if request.stop_reason is not None:
+            raise Stopping(request.stop_reason)
+        if self._stopping.is_set():
+            raise Stopping("node is shutting down")
+        if request.cancel_requested:
+            raise Cancelled()
 
     def _wait_frame(self, request: Request) -> Frame | None:
         waiter = request.waiter
         while True:
-            if self._stopping.is_set():
-                raise Stopping()
-            if request.cancel_requested:
-                raise Cancelled()
+            self._check(request)
             remaining = request.deadline - time.monotonic()
             frame = waiter.wait(min(WAIT_SLICE_S, remaining))
             if frame is not None or remaining <= WAIT_SLICE_S:
@@ -261,10 +295,9 @@ class Pipeline:
                 self.stats.frame_used(age)
             output = self.segmenter.segment(
                 rgb, request.instruction, frame_key=frame_key, max_new_tokens=settings.max_new_tokens,
-                on_stage=lambda stage: self._stage(request, stage),
+                on_stage=lambda stage: self._stage(request, stage), on_token=lambda _token: self._check(request),
             )
-            if request.cancel_requested:  # the end of the last stage is a boundary too
-                raise Cancelled()
+            self._check(request)  # the end of the last stage is a boundary too
             # stray patches stretch the box a grasp planner reads (opt-in: not the official output)
             output = output.without_small_components(settings.min_component_area)
         except conv.ImageConversionError as exc:
@@ -276,8 +309,8 @@ class Pipeline:
         except Cancelled:
             self._finish(request, None)
             return
-        except Stopping:
-            self._finish_status(request, R.DROPPED, "node is shutting down", header)
+        except Stopping as stop:
+            self._finish_status(request, R.DROPPED, str(stop), header)
             return
         except LisaError as exc:
             self._finish_status(request, R.ERROR, f"{type(exc).__name__}: {exc}", header)
@@ -304,11 +337,8 @@ class Pipeline:
         return conv.image_to_rgb(msg, settings.max_image_pixels)
 
     def _stage(self, request: Request, stage: str) -> None:
-        """The core's on_stage hook: the place where shutdown and cancellation take effect."""
-        if self._stopping.is_set():
-            raise Stopping()
-        if request.cancel_requested:
-            raise Cancelled()
+        """The core's on_stage hook: a stop point, then the stage is reported."""
+        self._check(request)
         request.set_stage(stage)
 
     @staticmethod
@@ -323,18 +353,24 @@ class Pipeline:
     # -- shutdown ---------------------------------------------------------------------------------
 
     def close(self, timeout: float = 2.0, reason: str = "node is shutting down") -> bool:
-        """Stop the worker (at the next stage boundary), answer everything pending with DROPPED.
+        """Stop the worker (at the next decode step or stage), answer everything pending with
+        DROPPED; :meth:`submit` answers DROPPED ``reason`` from now on.
 
         Returns True when the worker thread ended within ``timeout`` seconds (it is a daemon
         thread: a generation that does not reach a stage boundary in time cannot block exit).
         """
+        with self._intake_lock:
+            self._refusal = reason
+            running = self.queue.in_flight
+            if running is not None and running.stop_reason is None:
+                running.stop_reason = reason
         self._stopping.set()
         for request in self.queue.close():
             self._finish_status(request, R.DROPPED, reason, self._header_of(request.image))
         self.frames.wake_all()
         self._worker.join(timeout)
-        current = self._current
-        if current is not None:  # still inside a stage: answer its caller now
+        current = self.queue.in_flight
+        if current is not None:  # still inside native code: answer its caller now
             self._finish_status(current, R.DROPPED, reason, self._header_of(current.image))
         return not self._worker.is_alive()
 

@@ -29,7 +29,8 @@ class Cancelled(Exception):
 
 
 class Stopping(Exception):
-    """Raised between model stages when the node shuts down or deactivates."""
+    """Raised at the model's next token or stage when the node deactivates or shuts down
+    (the text is the reason the request is answered DROPPED)."""
 
 
 @dataclass
@@ -64,6 +65,10 @@ class Request:
         frame: the paired camera frame once known.
         waiter: registered when the frame is the next one (pairing ``next``, or no frame yet).
         deadline: monotonic time after which a missing frame is an error.
+        cancel_requested: the caller gave up (action cancel, service timeout): stop at the
+            next token or stage, publish nothing more.
+        stop_reason: the node stops serving (deactivate, shutdown): stop at the next token or
+            stage and answer DROPPED with this reason.
     """
 
     request_id: str
@@ -77,6 +82,7 @@ class Request:
     deadline: float = 0.0
     stage: str = "queued"
     cancel_requested: bool = False
+    stop_reason: str | None = None
     outgoing: Outgoing | None = None
     on_stage: Callable[[str], None] | None = None
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -106,13 +112,19 @@ class Request:
 
 
 class RequestQueue:
-    """Bounded FIFO of :class:`Request` with a blocking ``get`` for the worker."""
+    """Bounded FIFO of :class:`Request` with a blocking ``get`` for the worker.
+
+    The request the worker took last is :attr:`in_flight` until the worker calls
+    :meth:`task_done`: taking it and draining the rest happen under one lock, so a request is
+    always either waiting (returned by :meth:`drain`) or in flight, never in between.
+    """
 
     def __init__(self, capacity: int):
         self.capacity = int(capacity)
         self._items: deque[Request] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self.in_flight: Request | None = None
 
     def try_put(self, request: Request) -> bool:
         """Append unless full or closed."""
@@ -134,14 +146,32 @@ class RequestQueue:
                 self._cond.wait(remaining)
             if self._closed:
                 return None
-            return self._items.popleft()
+            self.in_flight = self._items.popleft()
+            return self.in_flight
 
-    def drain(self) -> list[Request]:
-        """Remove and return everything waiting."""
+    def task_done(self) -> None:
+        """The worker finished :attr:`in_flight`."""
+        with self._cond:
+            self.in_flight = None
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until no request is in flight (True), or ``timeout`` seconds passed (False)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.in_flight is not None:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def drain(self) -> tuple[list[Request], Request | None]:
+        """Remove and return everything waiting, and the request in flight (if any)."""
         with self._cond:
             items = list(self._items)
             self._items.clear()
-            return items
+            return items, self.in_flight
 
     def close(self) -> list[Request]:
         """Refuse new requests, wake the worker; returns what was waiting."""

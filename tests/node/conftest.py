@@ -58,3 +58,18 @@ def fresh_client(client):
     yield client
     client.set_parameters(**SHARED_PARAMS)
     client.wait_idle(quiet=0.5)
+
+
+@pytest.fixture(scope="session")
+def tiny_long_answers(tiny_safetensors, tmp_path_factory):
+    """The random tiny checkpoint with room for 8192 positions: greedy answers of its random
+    weights run to ``max_new_tokens`` without EOS, so tests can stop long generations."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("tiny_long") / "model"
+    shutil.copytree(tiny_safetensors, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["max_position_embeddings"] = 8192
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder

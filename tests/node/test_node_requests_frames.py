@@ -122,10 +122,12 @@ def test_request_first_finish_wins():
 class StandIn:
     """Returns a real SegmentationOutput built from precomputed masks (no model)."""
 
-    def __init__(self, delay: float = 0.0, fail: Exception | None = None, stray: bool = False):
+    def __init__(self, delay: float = 0.0, fail: Exception | None = None, stray: bool = False,
+                 tokens: int = 0, step: float = 0.0):
         self.delay, self.fail, self.calls, self.stray = delay, fail, [], stray
+        self.tokens, self.step, self.steps_done = tokens, step, 0
 
-    def segment(self, image, instruction, *, frame_key=None, max_new_tokens=None, on_stage=None):
+    def segment(self, image, instruction, *, frame_key=None, max_new_tokens=None, on_stage=None, on_token=None):
         from lisa_ros.core.postprocess import mask_box
         from lisa_ros.core.results import MaskResult, SegmentationOutput, Status
 
@@ -133,6 +135,10 @@ class StandIn:
         for stage in ("encoding_image", "generating"):
             on_stage(stage)
             time.sleep(self.delay)
+        for token in range(self.tokens):  # decode steps, as the core reports them
+            time.sleep(self.step)
+            self.steps_done += 1
+            on_token(token)
         if self.fail is not None:
             raise self.fail
         mask = np.zeros(image.shape[:2], bool)
@@ -144,7 +150,7 @@ class StandIn:
         return SegmentationOutput(Status.OK, "Sure, [SEG].", [MaskResult(mask, 0.9, box, "Sure")], image.shape[:2])
 
 
-def _pipeline(segmenter, **overrides):
+def _pipeline(segmenter, accepting=True, **overrides):
     from lisa_ros.node.diagnostics import NodeStats
     from lisa_ros.node.parameters import load_params_file
     from lisa_ros.node.pipeline import Pipeline, Settings
@@ -161,7 +167,8 @@ def _pipeline(segmenter, **overrides):
         else:
             pipe.pictures.append(out)
 
-    pipe = Pipeline(segmenter, Settings(values), FrameStore(values["frame_buffer"]), publish, NodeStats(), "unit")
+    pipe = Pipeline(segmenter, Settings(values), FrameStore(values["frame_buffer"]), publish, NodeStats(), "unit",
+                    accepting=accepting)
     pipe.pictures = []
     return pipe, published
 
@@ -279,5 +286,62 @@ def test_pipeline_skips_pictures_nobody_wants():
         _wait(lambda: len(pipe.pictures) == 1)
         assert pipe.pictures[0].mask is not None and pipe.pictures[0].overlay is None
         assert pipe.pictures[0].mask.header == request.outgoing.result.header
+    finally:
+        pipe.close()
+
+
+def test_pipeline_interrupt_answers_every_request_and_stops_the_running_one():
+    """Deactivation: the waiting requests and the running one are answered DROPPED with the
+    reason, in arrival order, before interrupt returns; the running one stopped at its next
+    decode step (it would have taken 10 s); later submissions are refused until resume."""
+    model = StandIn(tokens=10_000, step=0.001)
+    pipe, published = _pipeline(model)
+    try:
+        requests = [pipe.submit("service", f"q{i}", image=_frame()) for i in range(3)]
+        _wait(lambda: model.steps_done > 0)
+        pipe.interrupt("node deactivated", timeout=5.0)
+        assert all(r.done for r in requests)
+        assert [(r.instruction, r.status, r.error) for r in published] == [
+            (f"q{i}", 3, "node deactivated") for i in range(3)]
+        steps = model.steps_done
+        time.sleep(0.2)
+        assert model.steps_done == steps < 10_000 and not pipe.busy
+        refused = pipe.submit("topic", "late")
+        assert refused.outgoing.result.status == 3 and refused.outgoing.result.error == "node deactivated"
+        assert len(published) == 4  # answered once, at once
+        model.tokens = 0
+        pipe.resume()
+        served = pipe.submit("service", "again", image=_frame())
+        assert served.wait(5) and served.outgoing.result.status == 0
+    finally:
+        pipe.close()
+
+
+def test_pipeline_interrupt_answers_a_request_that_does_not_stop():
+    """A model stage that never reaches a stop point (native code): after the timeout the
+    request is answered DROPPED anyway, and what it computes later is not published."""
+    model = StandIn(delay=1.0)
+    pipe, published = _pipeline(model)
+    try:
+        request = pipe.submit("service", "slow", image=_frame())
+        _wait(lambda: pipe.busy)
+        pipe.interrupt("node deactivated", timeout=0.1)
+        assert request.done and request.outgoing.result.status == 3
+        assert [r.status for r in published] == [3]
+        time.sleep(2.2)
+        assert [r.status for r in published] == [3]
+    finally:
+        pipe.close()
+
+
+def test_pipeline_refuses_until_resumed():
+    pipe, published = _pipeline(StandIn(), accepting=False)
+    try:
+        pipe.frames.push(_frame())
+        request = pipe.submit("topic", "too early")
+        assert request.outgoing.result.status == 3 and request.outgoing.result.error == "node is not active"
+        assert published == [request.outgoing.result]
+        pipe.resume()
+        assert pipe.submit("topic", "now").wait(5) and [r.status for r in published] == [3, 0]
     finally:
         pipe.close()
