@@ -12,11 +12,12 @@ The rule, per mask (:func:`objects_3d`):
    reads colour pixel ``(floor((u + 0.5) W / W_d), floor((v + 0.5) H / H_d))``) and scale the
    intrinsics to the depth image (:meth:`Intrinsics.scaled_to`). Another aspect ratio is refused.
 2. **Erode** the mask by ``erode_px`` *depth* pixels: drop the pixels within that Euclidean
-   distance (OpenCV's 5x5 approximation) of a pixel outside the mask (the image border does not count as outside). An
-   object's outline is where a depth camera mixes foreground and background ("flying pixels")
-   and where a mask is least sure. The radius shrinks (down to 0) until the eroded mask keeps
-   at least ``erode_keep_fraction`` of the mask's pixels and ``min_points`` valid ones: a thin
-   part (a knife's blade) would otherwise vanish and drag the centroid onto the rest.
+   distance (OpenCV's 5x5 approximation) of a pixel outside the mask; the image border does
+   not count as outside. An object's outline is where a depth camera mixes foreground and
+   background ("flying pixels") and where a mask is least sure. The radius shrinks (down to
+   0) until the eroded mask keeps at least ``erode_keep_fraction`` of the mask's pixels and
+   ``min_points`` valid ones: a thin part (a knife's blade) would otherwise vanish and drag
+   the centroid onto the rest.
 3. **Clip**: keep pixels with depth in ``[min_depth, max_depth]`` metres (NaN never passes).
 4. **Gate** (median/MAD): with ``m`` the median depth and ``s = max(1.4826 * MAD, mad_floor)``
    (the MAD scaled to a Gaussian's sigma), keep ``|z - m| <= mad_gate * s``.
@@ -41,6 +42,7 @@ import numpy as np
 
 from .depth import Intrinsics, check_same_aspect, depth_to_metres
 from .errors import DepthError
+from .validation import DEFAULT_MAX_IMAGE_PIXELS
 
 __all__ = [
     "Object3DSettings", "Object3DStatus", "Object3D", "objects_3d", "label_image", "stacked_points",
@@ -342,7 +344,7 @@ def stacked_points(objects) -> tuple[np.ndarray, np.ndarray]:
 
 
 def with_3d(output, depth, encoding: str, intrinsics, settings: Object3DSettings | None = None,
-            missing_reason: str = "no depth image"):
+            missing_reason: str = "no depth image", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
     """A copy of a :class:`~lisa_ros.core.results.SegmentationOutput` whose masks carry
     ``object3d``; the 2D results are unchanged whatever happens to the depth.
 
@@ -351,6 +353,7 @@ def with_3d(output, depth, encoding: str, intrinsics, settings: Object3DSettings
     :param intrinsics: an :class:`Intrinsics` (of the depth image or of any resolution of its
         aspect ratio), or a CameraInfo ``K`` (9 numbers) of the depth image itself; None is
         INVALID_DEPTH ("no camera intrinsics").
+    :param max_pixels: larger depth images are INVALID_DEPTH (as the colour image's limit).
     :returns: the new output. Unusable depth or intrinsics give every mask INVALID_DEPTH and
         the :class:`DepthError` text as the reason; nothing is raised for them.
     """
@@ -360,7 +363,7 @@ def with_3d(output, depth, encoding: str, intrinsics, settings: Object3DSettings
         results = [Object3D.missing(Object3DStatus.NO_DEPTH, missing_reason) for _ in output.masks]
     else:
         try:
-            depth_m = depth_to_metres(depth, encoding)
+            depth_m = depth_to_metres(depth, encoding, max_pixels)
             if intrinsics is None:
                 raise DepthError("no camera intrinsics for the depth image")
             if not isinstance(intrinsics, Intrinsics):

@@ -91,15 +91,17 @@ class SegmentationOutput:
         return replace(self, masks=masks)
 
     def with_3d(self, depth, encoding: str, intrinsics: Intrinsics | Sequence[float] | None,
-                settings: Object3DSettings | None = None, missing_reason: str = "no depth image"
-                ) -> SegmentationOutput:
+                settings: Object3DSettings | None = None, missing_reason: str = "no depth image",
+                max_pixels: int | None = None) -> SegmentationOutput:
         """A copy whose masks carry ``object3d`` (centroid, size, points in the camera optical
         frame, metres) from a depth image aligned with the source image. The 2D results are
         unchanged; bad depth or intrinsics are reported per mask, never raised.
         See :func:`~lisa_ros.core.objects3d.with_3d` for the arguments."""
         from .objects3d import with_3d
+        from .validation import DEFAULT_MAX_IMAGE_PIXELS
 
-        return with_3d(self, depth, encoding, intrinsics, settings, missing_reason)
+        return with_3d(self, depth, encoding, intrinsics, settings, missing_reason,
+                       DEFAULT_MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
 
     @property
     def answer_text(self) -> str:

@@ -138,6 +138,12 @@ def test_bad_input_gives_a_status_and_a_reason_and_keeps_the_2d_result(depth, en
     assert output.masks[0].object3d is None and result.answer == output.answer  # the original is untouched
 
 
+def test_depth_larger_than_the_pixel_limit_is_invalid():
+    depth, mask = box_scene()
+    entry = one_mask_output(mask).with_3d(depth, "32FC1", K, max_pixels=W * H - 1).masks[0]
+    assert entry.object3d.status == Object3DStatus.INVALID_DEPTH and "exceeds the limit" in entry.object3d.reason
+
+
 def test_camera_info_k_as_nine_numbers_is_accepted():
     depth, mask = box_scene()
     entry = one_mask_output(mask).with_3d(depth, "32FC1", K.k_matrix().reshape(-1).tolist()).masks[0]

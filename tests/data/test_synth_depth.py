@@ -61,6 +61,24 @@ def test_table_pixels_lie_on_one_plane_and_objects_stand_on_it(scenes):
                 assert height.min() < 0.01  # an unoccluded standing object touches the table
 
 
+def test_the_wall_stands_upright_at_the_back_of_the_table(scenes):
+    walled = [s for s in scenes if s.layout.horizon > 0]
+    assert walled
+    for sample in walled:
+        scene = render_depth(sample)
+        edge_row = (sample.layout.horizon + 0.5) * SIZE[1] / 240 - 0.5
+        wall = np.zeros(scene.depth_m.shape, bool)
+        wall[: int(edge_row) - 1] = True
+        wall &= ~sample.object_masks.any(axis=0)
+        points = _points(scene.depth_m, scene.intrinsics, wall)
+        forward = np.array([0.0, -math.sin(scene.camera.pitch), math.cos(scene.camera.pitch)])  # level, ahead
+        distance = points @ forward
+        np.testing.assert_allclose(distance, distance[0], atol=1e-5)  # a vertical plane facing the camera
+        assert _height_above_table(points, scene.camera).min() > 0
+        table = _points(scene.depth_m, scene.intrinsics, _table_mask(sample, scene.depth_m))
+        assert (table @ forward).max() <= distance[0] + 1e-6  # the table ends at the wall
+
+
 def test_objects_are_in_front_of_the_table_behind_them(scenes):
     for sample in scenes:
         scene = render_depth(sample)

@@ -177,12 +177,12 @@ def _background(camera: SceneCamera, horizon_px: float | None) -> np.ndarray:
     if horizon_px is None:
         return table.copy()
     k = camera.intrinsics
-    _, forward, _ = camera.to_world(xn, (horizon_px - k.cy) / k.fy)
-    wall_y = float(camera.plane_depth(np.array((horizon_px - k.cy) / k.fy)) * forward)  # level distance
-    _, forward_rows, _ = camera.to_world(xn, yn)
-    wall = wall_y / forward_rows
-    rows = np.arange(k.height)[:, None] < horizon_px
-    return np.where(rows, np.broadcast_to(wall, table.shape), table)
+    edge = (horizon_px - k.cy) / k.fy  # normalised row of the table's back edge
+    _, forward_at_edge, _ = camera.to_world(0.0, edge)
+    wall_distance = float(camera.plane_depth(np.array(edge))) * forward_at_edge  # level, from the camera
+    _, forward, _ = camera.to_world(xn, yn)  # level distance covered per metre of depth, per row
+    above_edge = np.arange(k.height)[:, None] < horizon_px
+    return np.where(above_edge, np.broadcast_to(wall_distance / forward, table.shape), table)
 
 
 def _cylinder_depth(camera: SceneCamera, base_px: tuple[float, float], half_width_px: float,
