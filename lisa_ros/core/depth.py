@@ -173,7 +173,7 @@ def depth_to_metres(depth, encoding: str, max_pixels: int = DEFAULT_MAX_IMAGE_PI
         with np.errstate(invalid="ignore"):
             metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
         return metres
-    if depth.dtype != np.uint16:
+    if depth.dtype.kind != "u" or depth.dtype.itemsize != 2:  # either byte order (is_bigendian images)
         raise DepthError(f"{encoding} depth (millimetres) must be a uint16 array, got {depth.dtype}")
     metres = depth.astype(np.float32) * np.float32(DEPTH_ENCODINGS[encoding])
     metres[depth == 0] = np.nan

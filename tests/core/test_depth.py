@@ -59,6 +59,7 @@ def test_16uc1_and_mono16_are_millimetres_with_zero_invalid():
         assert metres.dtype == np.float32 and metres.shape == (2, 2)
         np.testing.assert_allclose(metres[[0, 1, 1], [0, 0, 1]], [1.0, 0.523, 65.535], rtol=1e-6)
         assert np.isnan(metres[0, 1])
+    np.testing.assert_array_equal(depth_to_metres(raw.astype(">u2"), "16UC1"), metres)  # big-endian data
 
 
 def test_32fc1_is_metres_with_nan_inf_and_nonpositive_invalid():
