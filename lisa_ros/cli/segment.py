@@ -13,6 +13,21 @@ Prints one JSON object on stdout::
 Each mask is written as a PNG (0/255, the source resolution) into ``--out``, with an overlay.
 Bad input or a checkpoint problem: a JSON object with ``status`` ``INVALID_INPUT`` or
 ``ERROR`` and ``error``, exit code 2.
+
+3D (``--depth FILE --intrinsics fx,fy,cx,cy``): FILE is a depth image aligned with ``--image``
+(registered to the colour camera; the same or another resolution of the same aspect ratio),
+either a 16-bit PNG in millimetres (0 = no reading) or a ``.npy`` of float metres (NaN or 0 =
+no reading); the intrinsics are the colour image's, in pixels. Each mask entry then also has::
+
+    "centroid": [x, y, z], "size": [dx, dy, dz], "valid_points": N, "points_file": "points_0.ply",
+    "status_3d": "OK"
+
+in metres, camera optical frame (x right, y down, z forward), the size an axis-aligned box in
+that frame (:mod:`lisa_ros.core.objects3d`). ``points_file`` is the object's points as a binary
+little-endian PLY in ``--out`` (:mod:`lisa_ros.core.ply`; null without ``--out``). Without 3D
+for a mask, ``centroid``, ``size`` and ``points_file`` are null, ``status_3d`` says
+``INVALID_DEPTH`` or ``TOO_FEW_POINTS`` and ``reason_3d`` why; the 2D result is printed as
+usual (exit code 0).
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -47,7 +63,84 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-component-area", type=int, default=0,
                         help="drop mask parts smaller than this many pixels (the largest part stays) and "
                              "recompute the boxes; 0 (default): the model's masks as they are")
+    parser.add_argument("--depth", help="depth image aligned with --image: a 16-bit PNG in millimetres or a .npy "
+                                        "of float metres (adds 3D to each mask; needs --intrinsics)")
+    parser.add_argument("--intrinsics", type=_four_numbers, metavar="FX,FY,CX,CY",
+                        help="pinhole intrinsics of --image in pixels (for --depth)")
     return parser
+
+
+def _four_numbers(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected fx,fy,cx,cy (4 numbers), got {text!r}")
+    return values
+
+
+def _read_depth(path: str):
+    """(raw depth, its encoding) from a 16-bit PNG (millimetres) or a .npy (float metres).
+
+    :raises DepthError: unreadable, or not one of those two kinds.
+    """
+    import cv2
+    import numpy as np
+
+    from lisa_ros.core.errors import DepthError
+    from lisa_ros.core.validation import DEFAULT_MAX_IMAGE_PIXELS
+
+    if path.lower().endswith(".npy"):
+        try:
+            depth = np.load(path, mmap_mode="r", allow_pickle=False)  # the header first: size is bounded
+        except (OSError, ValueError) as exc:
+            raise DepthError(f"cannot read a depth array from {path}: {exc}") from None
+        if depth.size > DEFAULT_MAX_IMAGE_PIXELS:
+            raise DepthError(f"{path}: {depth.size} values exceed the limit of {DEFAULT_MAX_IMAGE_PIXELS}")
+        if not np.issubdtype(depth.dtype, np.floating):
+            raise DepthError(f"{path}: a .npy depth must hold float metres, got {depth.dtype} "
+                             "(write millimetres as a 16-bit PNG)")
+        return np.array(depth), "32FC1"
+    depth = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if depth is None:
+        raise DepthError(f"cannot read a depth image from {path}")
+    if depth.dtype != np.uint16 or depth.ndim != 2:
+        raise DepthError(f"{path}: a depth PNG must be 16-bit, single-channel millimetres; got {depth.dtype} "
+                         f"with shape {depth.shape}")
+    return depth, "16UC1"
+
+
+def _with_depth(output, args):
+    """``output`` whose masks carry 3D from ``--depth`` (a status and reason when they cannot)."""
+    from lisa_ros.core.depth import Intrinsics
+    from lisa_ros.core.errors import DepthError
+    from lisa_ros.core.objects3d import Object3D, Object3DStatus
+
+    try:
+        depth, encoding = _read_depth(args.depth)
+        height, width = output.image_size
+        intrinsics = Intrinsics(*args.intrinsics, width, height)
+    except DepthError as exc:
+        missing = Object3D.missing(Object3DStatus.INVALID_DEPTH, str(exc))
+        return replace(output, masks=[replace(m, object3d=missing) for m in output.masks])
+    return output.with_3d(depth, encoding, intrinsics)
+
+
+def _entry_3d(obj, index: int, out_dir: Path | None) -> dict:
+    """The JSON keys of one mask's 3D (module docstring); writes its PLY into ``out_dir``."""
+    from lisa_ros.core.ply import write_ply
+
+    entry = {"centroid": None, "size": None, "valid_points": obj.valid_points, "points_file": None,
+             "status_3d": obj.status.name}
+    if not obj.ok:
+        entry["reason_3d"] = obj.reason
+        return entry
+    entry["centroid"] = [round(v, 5) for v in obj.centroid]
+    entry["size"] = [round(v, 5) for v in obj.size]
+    if out_dir is not None:
+        entry["points_file"] = write_ply(out_dir / f"points_{index}.ply", obj.points).name
+    return entry
 
 
 def _read_image(path: str):
@@ -103,6 +196,11 @@ def run(args: argparse.Namespace) -> dict:
     files, overlay = ([{} for _ in output.masks], None)
     if args.out:
         files, overlay = _write_outputs(Path(args.out), image, output)
+    if args.depth:
+        output = _with_depth(output, args)
+        out_dir = Path(args.out) if args.out else None
+        files = [{**entry, **_entry_3d(m.object3d, index, out_dir)}
+                 for index, (entry, m) in enumerate(zip(files, output.masks))]
     return {
         "status": output.status.name,
         "answer": output.answer,
@@ -125,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     from lisa_ros.core.errors import InvalidInputError, LisaError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.depth is None) != (args.intrinsics is None):
+        parser.error("--depth and --intrinsics go together")
     try:
         result = run(args)
     except LisaError as exc:

@@ -4,6 +4,7 @@ Example::
 
     lisa-synth --seed 0 --count 1000 --out data/synth --split-name train
     lisa-synth --seed 1 --count 200 --out data/synth --split-name val --families spatial,absent
+    lisa-synth --seed 2 --count 50 --out data/synth3d --size 640x480 --depth --depth-defects
 
 Thin wrapper over :func:`lisa_ros.data.synth.generate_dataset`; see that module for the
 format and for what ``--seed`` guarantees.
@@ -57,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="index of the first scene (default 0)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes to render with (default 1; output is identical)")
+    p.add_argument("--depth", action="store_true",
+                   help="also write an aligned depth image (16-bit PNG, millimetres), the camera "
+                        "intrinsics and each object's 3D ground truth (JSON) into OUT[/SPLIT]/depth/")
+    p.add_argument("--depth-defects", action="store_true",
+                   help="with --depth: add a depth camera's defects (registration error, flying "
+                        "pixels, noise growing with distance, holes, dropout)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
@@ -65,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.seed < 0 or args.count < 0 or args.start < 0:
         print("lisa-synth: --seed, --count and --start must be >= 0", file=sys.stderr)
+        return 2
+    if args.depth_defects and not args.depth:
+        print("lisa-synth: --depth-defects needs --depth", file=sys.stderr)
         return 2
     from lisa_ros.data.synth import generate_dataset
 
@@ -75,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = generate_dataset(args.out, args.seed, args.count, args.size, args.families,
                                args.split_name, args.start, workers=args.workers,
-                               progress=progress)
+                               progress=progress,
+                               depth=args.depth_defects if args.depth else None)
     fams = ", ".join(f"{k} {v}" for k, v in summary.per_family.items())
     print(f"wrote {summary.count} scenes ({summary.size[0]}x{summary.size[1]}, seed "
           f"{summary.seed}) to {summary.out_dir} in {summary.seconds:.1f} s "
           f"({summary.scenes_per_second:.1f} scenes/s)")
     print(f"families: {fams}")
+    if args.depth:
+        print(f"depth ({'with' if args.depth_defects else 'without'} defects): {summary.out_dir}/depth/")
     return 0
 
 

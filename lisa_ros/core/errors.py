@@ -4,7 +4,7 @@ Callers (the CLI, the ROS node) catch :class:`LisaError` and turn it into a read
 anything else escaping the core is a bug or an environment failure (out of memory, CUDA error).
 """
 
-__all__ = ["LisaError", "InvalidInputError", "CheckpointError", "ModelNotAvailableError"]
+__all__ = ["LisaError", "InvalidInputError", "DepthError", "CheckpointError", "ModelNotAvailableError"]
 
 
 class LisaError(Exception):
@@ -13,6 +13,12 @@ class LisaError(Exception):
 
 class InvalidInputError(LisaError, ValueError):
     """An image or instruction the model must not run on (wrong shape, empty, too large)."""
+
+
+class DepthError(InvalidInputError):
+    """A depth image or camera calibration the 3D step cannot use (unknown encoding, wrong
+    dtype, zero size, a K of zeros, another aspect ratio than the masks). The text says why;
+    the 2D result it came with stays valid."""
 
 
 class CheckpointError(LisaError):

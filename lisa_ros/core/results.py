@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # the 3D types stay out of light imports
+    from .depth import Intrinsics
+    from .objects3d import Object3D, Object3DSettings
 
 __all__ = ["Status", "MaskResult", "SegmentationOutput"]
 
@@ -29,6 +34,9 @@ class MaskResult:
             the mask is empty.
         phrase: the answer text before this ``[SEG]`` (since the previous one).
         logits: ``float32 [H, W]`` mask logits (threshold 0), kept only when asked for.
+        object3d: the mask's 3D result (:class:`~lisa_ros.core.objects3d.Object3D`: status,
+            centroid and size in metres, points), set by :meth:`SegmentationOutput.with_3d`;
+            None when 3D was not asked for.
     """
 
     mask: np.ndarray
@@ -36,6 +44,7 @@ class MaskResult:
     box: tuple[int, int, int, int]
     phrase: str
     logits: np.ndarray | None = None
+    object3d: Object3D | None = None
 
     @property
     def area(self) -> int:
@@ -80,6 +89,19 @@ class SegmentationOutput:
             kept = drop_small_components(result.mask, min_area)
             masks.append(replace(result, mask=kept, box=mask_box(kept)))
         return replace(self, masks=masks)
+
+    def with_3d(self, depth, encoding: str, intrinsics: Intrinsics | Sequence[float] | None,
+                settings: Object3DSettings | None = None, missing_reason: str = "no depth image",
+                max_pixels: int | None = None) -> SegmentationOutput:
+        """A copy whose masks carry ``object3d`` (centroid, size, points in the camera optical
+        frame, metres) from a depth image aligned with the source image. The 2D results are
+        unchanged; bad depth or intrinsics are reported per mask, never raised.
+        See :func:`~lisa_ros.core.objects3d.with_3d` for the arguments."""
+        from .objects3d import with_3d
+        from .validation import DEFAULT_MAX_IMAGE_PIXELS
+
+        return with_3d(self, depth, encoding, intrinsics, settings, missing_reason,
+                       DEFAULT_MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
 
     @property
     def answer_text(self) -> str:

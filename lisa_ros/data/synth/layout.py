@@ -24,8 +24,8 @@ from lisa_ros.data.synth.palette import COLOURS, jitter
 from lisa_ros.data.synth.raster import silhouette
 
 __all__ = ["MIN_VISIBLE_FRACTION", "MIN_VISIBLE_AREA", "TARGET_VISIBLE_FRACTION",
-           "TARGET_MIN_AREA", "LayoutRequest", "LayoutObject", "ObjectStats", "Layout",
-           "sample_layout", "canonical_size"]
+           "TARGET_MIN_AREA", "FAR_SIZE", "SIZE_GAIN", "LayoutRequest", "LayoutObject",
+           "ObjectStats", "Layout", "sample_layout", "canonical_size", "ground_rows"]
 
 MIN_VISIBLE_FRACTION = 0.45   # every object keeps at least this much of itself visible
 MIN_VISIBLE_AREA = 90         # ... and at least this many canonical pixels
@@ -37,12 +37,23 @@ _EDGE_MARGIN = 3.0            # canonical px kept free at the image border
 _PLACE_TRIES = 30
 _FLAT_DEPTH = ("plate",)      # upright-pose categories that are ordered like flat ones
 _MAX_SAME = 2                 # objects of one category per scene (required ones excepted)
+# Drawn size of an object standing at canonical row g: FAR_SIZE + SIZE_GAIN * (g - y_lo) /
+# (y_hi - y_lo) of its nominal size (ground_rows gives y_lo, y_hi). Linear in g, as a pinhole
+# camera's 1 / depth is over a level table: synth.depth_render derives the camera from it.
+FAR_SIZE = 0.72
+SIZE_GAIN = 0.38
 
 
 def canonical_size(size: tuple[int, int]) -> tuple[int, int]:
     """Canonical (W, H) for an output size (W, H): height 240, same aspect ratio."""
     w, h = size
     return max(1, int(round(w * CANON_HEIGHT / h))), CANON_HEIGHT
+
+
+def ground_rows(horizon: float, height: int = CANON_HEIGHT) -> tuple[float, float]:
+    """(y_lo, y_hi): the canonical rows between which objects stand (their outline's bottom),
+    for a wall edge at ``horizon`` (0 = no wall)."""
+    return max(horizon + 0.1 * height, 0.3 * height), height - _EDGE_MARGIN
 
 
 @dataclass
@@ -230,8 +241,7 @@ def sample_layout(rng: np.random.Generator, req: LayoutRequest,
     horizon = float(rng.uniform(0.12, 0.3) * height) if rng.random() < 0.35 else 0.0
     chosen = _choose_objects(rng, req)
     crowd = float(np.clip(1.0 - 0.05 * (len(chosen) - 3), 0.82, 1.05))
-    y_lo = max(horizon + 0.1 * height, 0.3 * height)
-    y_hi = height - _EDGE_MARGIN
+    y_lo, y_hi = ground_rows(horizon, height)
     placed: list[LayoutObject] = []
     full: list[np.ndarray] = []
     for category, colour in chosen:
@@ -241,7 +251,7 @@ def sample_layout(rng: np.random.Generator, req: LayoutRequest,
         ok = False
         for _ in range(_PLACE_TRIES):
             ground = float(rng.uniform(y_lo, y_hi))
-            size = size0 * (0.72 + 0.38 * (ground - y_lo) / max(y_hi - y_lo, 1.0))
+            size = size0 * (FAR_SIZE + SIZE_GAIN * (ground - y_lo) / max(y_hi - y_lo, 1.0))
             angle, mirror, squash = _pose(rng, category)
             x0, y0, x1, y1 = placed_bbox(local, size, angle, mirror, squash)
             dy = ground - y1

@@ -2,6 +2,8 @@
 
 Layout on disk: ``OUT[/SPLIT]/synth_s<seed>_<index>.jpg`` + ``.json`` per sample and one
 ``_synth_manifest.json`` (how the folder was made; readers skip files starting with ``_``).
+With ``depth`` set, each sample also gets an aligned depth image, its camera and 3D ground
+truth in ``OUT[/SPLIT]/depth/`` (:mod:`~lisa_ros.data.synth.depth_files`).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lisa_ros.data.reasonseg import write_sample
+from lisa_ros.data.synth.depth_defects import DepthDefects
 from lisa_ros.data.synth.families import DEFAULT_FAMILY_WEIGHTS, FAMILIES, family_for_index
 from lisa_ros.data.synth.scene import DEFAULT_SIZE, SynthSample, render_scene
 
@@ -62,6 +65,7 @@ class GenerationSummary:
     seconds: float
     per_family: dict[str, int] = field(default_factory=dict)
     generator: str = GENERATOR_TAG
+    depth: dict | None = None   # None: no depth written; else {"defects": None or their settings}
 
     @property
     def scenes_per_second(self) -> float:
@@ -69,12 +73,16 @@ class GenerationSummary:
 
 
 def _write_range(folder: str, seed: int, indices: range, size: tuple[int, int],
-                 families: list[str], weights: dict[str, int]) -> dict[str, int]:
+                 families: list[str], weights: dict[str, int],
+                 depth: bool | DepthDefects | None = None) -> dict[str, int]:
     """Render and write ``indices``; returns samples per family (worker entry point)."""
     counts: Counter[str] = Counter()
     for index in indices:
         sample = render_scene(seed, index, size, families, weights=weights)
         write_synth_sample(folder, sample)
+        if depth is not None:
+            from lisa_ros.data.synth.depth_files import write_depth_files
+            write_depth_files(folder, sample, depth)
         counts[sample.family] += 1
     return dict(counts)
 
@@ -91,7 +99,8 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
                      families: Sequence[str] | None = None,
                      split_name: str | None = None, start: int = 0,
                      weights: dict[str, int] | None = None, workers: int = 1,
-                     progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
+                     progress: Callable[[int, int], None] | None = None,
+                     depth: bool | DepthDefects | None = None) -> GenerationSummary:
     """Render and write scenes ``start .. start+count-1`` of ``seed``.
 
     The files do not depend on ``workers``: every scene draws from its own seed.
@@ -101,6 +110,8 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
     :param families: families to cycle through (default: all, equal weights).
     :param workers: processes to use (1: in this process).
     :param progress: called as ``progress(done, count)`` as samples complete.
+    :param depth: None (default): images only; False: also the exact depth, camera and 3D
+        ground truth; True or a :class:`DepthDefects`: the depth with those defects.
     :returns: a summary, also written to ``_synth_manifest.json`` in the folder.
     """
     fams = list(families) if families else list(FAMILIES)
@@ -114,7 +125,7 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
     if workers <= 1 or count < 2 * _CHUNK:
         for k in range(count):
             counts.update(_write_range(str(folder), seed, range(start + k, start + k + 1),
-                                       size, fams, wts))
+                                       size, fams, wts, depth))
             if progress is not None:
                 progress(k + 1, count)
     else:
@@ -126,15 +137,18 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=spawn,
                                  initializer=_single_threaded) as pool:
-            futures = [pool.submit(_write_range, str(folder), seed, r, size, fams, wts)
+            futures = [pool.submit(_write_range, str(folder), seed, r, size, fams, wts, depth)
                        for r in chunks]
             for fut, r in zip(futures, chunks):
                 counts.update(fut.result())
                 done += len(r)
                 if progress is not None:
                     progress(done, count)
+    chosen = DepthDefects() if depth is True else (depth or None)
     summary = GenerationSummary(str(folder), int(seed), int(start), int(count), size, fams,
-                                wts, time.perf_counter() - t0, dict(sorted(counts.items())))
+                                wts, time.perf_counter() - t0, dict(sorted(counts.items())),
+                                depth=None if depth is None else
+                                {"defects": chosen.as_dict() if chosen else None})
     (folder / MANIFEST_NAME).write_text(json.dumps(asdict(summary), indent=1) + "\n",
                                         encoding="utf-8")
     return summary
