@@ -4,7 +4,7 @@
 An absent target ("the banana", and there is none) can only be answered without a mask if what
 the LLM reads, the projected CLIP tokens, says which categories are in the image. This probe asks
 the encoders directly, through the per-cell category heads that the dense training loss fits on
-them (``lisa_ros.train.dense_aux``; training-only, so they come from the run's ``state.pt``, not
+them (``lisa_ros.train.scratch.dense_aux``; training-only, so they come from the run's ``state.pt``, not
 from the model folder). For every synthetic scene and every category, the presence score is the
 highest probability any cell gives that category: on the CLIP tokens (what the LLM reads) and on
 SAM's embedding cells (what the mask decoder reads; padding cells left out). Reported: the AUC of
@@ -36,7 +36,7 @@ def heads_of_state(model, state: str):
     import torch
 
     from lisa_ros.train.checkpoints import load_state
-    from lisa_ros.train.dense_aux import DenseAuxHeads
+    from lisa_ros.train.scratch.dense_aux import DenseAuxHeads
 
     saved = load_state(Path(state)).get("extra", {}).get("dense_aux_heads")
     if saved is None:
@@ -52,7 +52,7 @@ def category_scores(segmenter, heads, image: np.ndarray) -> tuple[np.ndarray, np
     import torch
 
     from lisa_ros.core.preprocess import preprocess_clip, preprocess_sam
-    from lisa_ros.train.dense_aux import cell_cover
+    from lisa_ros.train.scratch.dense_aux import cell_cover
 
     model = segmenter.model
     with torch.inference_mode():

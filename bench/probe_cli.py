@@ -53,7 +53,7 @@ def load_segmenter(args: argparse.Namespace):
 
 
 def scene_batch(segmenter, item):
-    """One :class:`~lisa_ros.train.data.TrainItem` as a training batch, preprocessed as the
+    """One :class:`~lisa_ros.train.conversations.TrainItem` as a training batch, preprocessed as the
     segmenter's model expects (its CLIP preprocessing, SAM input size and image-token layout)."""
     from lisa_ros.train.batching import collate
 

@@ -9,8 +9,10 @@ from train_helpers import bench_module, train_config
 
 
 def test_probe_counts_every_request_once(micro_spec, synth_folder, tmp_path):
-    from lisa_ros.train.data import SynthSource, absent_extras, explicit_extras, make_conversations
+    from lisa_ros.train.conversations import make_conversations
     from lisa_ros.train.loop import train
+    from lisa_ros.train.scratch.extras import absent_extras, explicit_extras
+    from lisa_ros.train.sources import SynthSource
 
     result = train(train_config(tmp_path / "run", micro_spec, synth_folder, steps=1))
     probe = bench_module("lookup_probe")

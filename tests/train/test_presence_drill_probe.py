@@ -9,9 +9,9 @@ from train_helpers import bench_module, train_config
 
 
 def test_probe_scores_every_verdict_once(micro_spec, synth_folder, tmp_path):
-    from lisa_ros.train.data import SynthSource
     from lisa_ros.train.loop import train
-    from lisa_ros.train.vqa import checklist_extras
+    from lisa_ros.train.scratch.vqa import checklist_extras
+    from lisa_ros.train.sources import SynthSource
 
     result = train(train_config(tmp_path / "run", micro_spec, synth_folder, steps=1))
     probe = bench_module("presence_drill_probe")

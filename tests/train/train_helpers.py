@@ -32,8 +32,9 @@ MICRO_SPEC = {
 
 
 def train_config(out: Path, spec: Path, data: Path, **overrides):
-    """A :class:`TrainConfig` for micro runs (CPU, quiet, fp32 storage)."""
-    from lisa_ros.train.loop import TrainConfig
+    """A :class:`~lisa_ros.train.scratch.config.ScratchTrainConfig` for micro runs (CPU, quiet, fp32
+    storage; ``overrides`` may switch on the from-scratch aids)."""
+    from lisa_ros.train.scratch.config import ScratchTrainConfig
 
     settings = dict(
         out=str(out), init=str(spec), data=[str(data)], mode="full", steps=3, images_per_batch=2,
@@ -41,7 +42,7 @@ def train_config(out: Path, spec: Path, data: Path, **overrides):
         llm_dtype="fp32", sam_dtype="fp32", clip_dtype="fp32",
     )
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return ScratchTrainConfig(**settings)
 
 
 def bench_module(name: str):
