@@ -148,9 +148,9 @@ def test_a_run_with_the_term_logs_it_and_draws_the_same_conversations(micro_spec
 def test_probe_prompts_every_large_object_once_with_exact_prompts(micro_spec, synth_folder, tmp_path):
     from lisa_ros.data.synth import render_scene
     from lisa_ros.train.loop import train
-    from train_helpers import bench_module
+    from train_helpers import probe_module
 
-    probe = bench_module("sam_prompt_probe")
+    probe = probe_module("sam_prompt_probe")
     box, point = probe.exact_prompts(_rect(10, 20, 11, 11))
     assert box.box.tolist() == [20, 10, 30, 20] and point.point.tolist() == [25, 15]
 

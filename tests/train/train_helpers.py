@@ -45,16 +45,17 @@ def train_config(out: Path, spec: Path, data: Path, **overrides):
     return ScratchTrainConfig(**settings)
 
 
-def bench_module(name: str):
-    """Import the script ``bench/<name>.py`` (probes import ``probe_cli`` from their own folder)."""
+def probe_module(name: str):
+    """Import the script ``bench/probes/<name>.py`` (probes import ``probe_cli`` from their own folder)."""
     import importlib.util
     import sys
 
-    sys.path.insert(0, str(REPO / "bench"))
+    folder = REPO / "bench" / "probes"
+    sys.path.insert(0, str(folder))
     try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(str(REPO / "bench"))
+        sys.path.remove(str(folder))
     return module

@@ -44,7 +44,7 @@ def lookup_head(config, layer: int | None = None, head: int = 0) -> tuple[int, i
 
     The default layer is the middle one, so that the layers below can bring the asked-for
     object to the decision state and the layers above can read what the head found. Training
-    (``lisa-train --lookup-aux-layer/--lookup-aux-head``) and ``bench/lookup_probe.py`` both
+    (``lisa-train --lookup-aux-layer/--lookup-aux-head``) and ``bench/probes/lookup_probe.py`` both
     resolve the head here, so that the probe reads the head a run supervised.
     """
     layers, heads = config.num_hidden_layers, config.num_attention_heads

@@ -12,7 +12,7 @@ family, ``absent``, and the VQA kinds) and overall.
 Scenes come from ``--seed`` (default 515151, as the other probes). Output: a table on stdout and
 ``--json``.
 
-    .venv/bin/python bench/image_reliance_probe.py --model lisa-tiny --scenes 60 --json bench_out/reliance.json
+    .venv/bin/python bench/probes/image_reliance_probe.py --model lisa-tiny --scenes 60 --json bench_out/reliance.json
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 
 def _conversations(record, rng):

@@ -17,7 +17,7 @@ score (0.5: the image is not read for presence). This is the text-level counterp
 ``presence_probe.py`` (which asks for a mask and reads the first answer token). Scenes come from
 ``--seed`` (default 515151). Output: a table on stdout and ``--json``.
 
-    .venv/bin/python bench/presence_drill_probe.py --model lisa-tiny --scenes 100 --json bench_out/drill.json
+    .venv/bin/python bench/probes/presence_drill_probe.py --model lisa-tiny --scenes 100 --json bench_out/drill.json
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 
 def _pair_ids(tokenizer, first: str, second: str) -> tuple[int, int]:

@@ -13,7 +13,7 @@ scores near chance.
 Scenes come from ``--seed`` (default 515151: used neither by training, 9001, nor by the held-out
 evaluation, 424242, nor by the tests). Output: a table on stdout and ``--json``.
 
-    .venv/bin/python bench/sam_prompt_probe.py --model lisa-tiny --scenes 60 --json bench_out/sam_prompt.json
+    .venv/bin/python bench/probes/sam_prompt_probe.py --model lisa-tiny --scenes 60 --json bench_out/sam_prompt.json
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 # Objects smaller than this (visible pixels) are skipped: mostly hidden, their IoU is noise.
 MIN_VISIBLE_PIXELS = 100

@@ -13,7 +13,7 @@ tokens for present targets (the share of tokens the target covers is the chance 
 can be probed: one trained without the loss shows what an untrained head does. Scenes come from
 ``--seed`` (default 515151). Output: a summary on stdout and ``--json``.
 
-    .venv/bin/python bench/lookup_probe.py --model lisa-tiny --layer 2 --head 0 --scenes 100 --json bench_out/lookup.json
+    .venv/bin/python bench/probes/lookup_probe.py --model lisa-tiny --layer 2 --head 0 --scenes 100 --json bench_out/lookup.json
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 OPTIONS = (("--layer", {"type": int, "default": None, "help": "LLM layer (default: the middle one, as lisa-train)"}),
            ("--head", {"type": int, "default": 0, "help": "attention head in that layer"}))

@@ -11,7 +11,7 @@ SAM's embedding cells (what the mask decoder reads; padding cells left out). Rep
 telling present categories (some visible pixels) from absent ones by that score, per encoder
 (0.5: no signal; 1: a threshold separates them).
 
-    .venv/bin/python bench/encoder_presence_probe.py --model runs/lisa-tiny/model \\
+    .venv/bin/python bench/probes/encoder_presence_probe.py --model runs/lisa-tiny/model \\
         --state runs/lisa-tiny/state.pt --scenes 150 --json bench_out/encoder_presence.json
 """
 
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 OPTIONS = (("--state", {"required": True, "help": "the training run's state.pt (holds the dense heads)"}),)
 

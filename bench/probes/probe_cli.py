@@ -1,4 +1,4 @@
-"""What the probe scripts of bench/ share: their command line, the model they load, the JSON they write.
+"""What the probe scripts of bench/probes/ share: their command line, the model they load, the JSON they write.
 
 Each probe (``grounding_probe.py``, ``presence_probe.py``, ``image_reliance_probe.py``,
 ``encoder_presence_probe.py``, ``presence_drill_probe.py``, ``lookup_probe.py``,
