@@ -110,6 +110,12 @@ class Prefetcher:
         return out
 
     def close(self) -> None:
+        """Drop the items read ahead and stop the workers.
+
+        Waits for the items a worker is already reading (at most one per worker, plus one
+        queued): a process that exits while the pool's manager thread is still waiting for them
+        closes the pool's queues under it, and its worker then waits for work forever.
+        """
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
