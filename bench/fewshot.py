@@ -48,10 +48,10 @@ if str(REPO) not in sys.path:
 
 def _parser() -> argparse.ArgumentParser:
     from lisa_ros.cli.train import lora_modules_arg
-    from lisa_ros.train.loop import TrainConfig
+    from lisa_ros.train.scratch.config import ScratchTrainConfig
     from lisa_ros.train.trainable import OFFICIAL_LORA_MODULES
 
-    d = TrainConfig(out="")  # lisa-train's defaults: LISA's rank and objective
+    d = ScratchTrainConfig(out="")  # lisa-train's defaults: LISA's rank and objective, no aid
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--family", default="world_knowledge", help="the family left out of the base and adapted to")
     p.add_argument("--out", default="bench_out/fewshot", help="output folder")
@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
                    help="weight of the look-up head term while fine-tuning (0: off)")
     # LISA's own fine-tuning on ReasonSeg draws its 239 samples at 1 in 16 among the datasets the
-    # model already knows (lisa-reference.md §4); replay is that mix, from the base's own families
+    # model already knows; replay is that mix, from the base's own families
     p.add_argument("--replay-count", type=int, default=0,
                    help="samples of the base's own families (all but --family) mixed into the fine-tuning "
                         "data, rendered from --base-seed (0: the family's samples only)")
@@ -164,12 +164,12 @@ def fine_tuning_folders(data: Path, family: str, seed: int, count: int, replay_s
 
 def fine_tuning_config(args: argparse.Namespace, base: str, folders: list[Path], out: Path):
     """The LoRA fine-tuning run of ``base`` on ``folders`` (:func:`fine_tuning_folders`), in ``out``."""
-    from lisa_ros.train.loop import TrainConfig
+    from lisa_ros.train.scratch.config import ScratchTrainConfig
 
     # replayed absent-target answers must be worded as the base learnt them ("No, ..."); the
     # family's own samples all have a target, so this changes nothing without replay
     recipe = _config(read_recipe(Path(args.base_recipe)) + ["--model", base, "--out", str(out)])
-    return TrainConfig(
+    return ScratchTrainConfig(
         out=str(out), model=base, data=[str(folder) for folder in folders], mode="lora", steps=args.steps,
         lora_modules=args.lora_modules, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
         images_per_batch=args.images_per_batch, lr=args.lr, warmup=args.warmup, schedule="cosine",

@@ -63,7 +63,7 @@ def positive_int(text: str) -> int:
 def absent_lead_arg(text: str) -> str:
     """``--absent-lead`` value (argparse ``type``): one alphabetic word that begins no answer with
     a mask, else the first answer token would not decide "not there" on its own."""
-    from lisa_ros.train.data import present_answer_openings
+    from lisa_ros.train.scratch.answers import present_answer_openings
 
     word = text.strip()
     if word and not word.isalpha():
@@ -74,14 +74,15 @@ def absent_lead_arg(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lisa_ros.train.loop import TrainConfig
+    from lisa_ros.train.scratch.config import ScratchTrainConfig
 
-    d = TrainConfig(out="")
+    d = ScratchTrainConfig(out="")
     p = argparse.ArgumentParser(prog="lisa-train", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     src = p.add_argument_group("model")
     src.add_argument("--model", help="checkpoint to start from: lisa-tiny, a folder or a hub id")
-    src.add_argument("--init", help="build a fresh random model instead: a preset name (lisa-tiny) or a JSON spec")
+    src.add_argument("--init", help="build a fresh random model instead: a preset name (lisa-tiny) or a JSON spec "
+                                    "(from-scratch runs)")
     src.add_argument("--clip", help="CLIP folder or hub id (default: the checkpoint's vision_tower)")
     src.add_argument("--full", action="store_true",
                      help="train every parameter (CLIP and SAM encoder too) instead of the official LoRA setup")
@@ -102,34 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="conversations (different texts) per image; the encoders run once per image. 0 with no "
                            "--extra-* conversation either: an encoder pretraining stage (only the dense, "
                            "presence and image-token terms train; no LLM pass)")
-    data.add_argument("--extra-explicit", type=int, default=d.extra_explicit,
-                      help="synthetic scenes: up to N extra conversations naming other objects of the image")
-    data.add_argument("--extra-absent", type=float, default=d.extra_absent,
-                      help="synthetic scenes: on average N extra conversations asking for an object that is not there")
-    data.add_argument("--extra-multi", type=float, default=d.extra_multi,
-                      help="synthetic scenes: probability of one extra conversation asking for two objects at once")
-    data.add_argument("--extra-spatial", type=int, default=d.extra_spatial,
-                      help="synthetic scenes: up to N extra spatial conversations (\"the thing left of the "
-                           "plate\") asked of each image's layout, whatever its own family")
-    data.add_argument("--extra-comparative", type=int, default=d.extra_comparative,
-                      help="synthetic scenes: up to N extra comparative conversations (\"the largest "
-                           "object\") asked of each image's layout, whatever its own family")
-    data.add_argument("--extra-vqa", type=int, default=d.extra_vqa,
-                      help="synthetic scenes: up to N text-only questions about the image (LISA's VQA share)")
-    data.add_argument("--extra-checklist", type=int, default=d.extra_checklist,
-                      help="synthetic scenes: N text-only checklists per image (\"Which of these are in the "
-                           "image: ...?\", one here / not-here sentence per item)")
-    data.add_argument("--stated-answers", type=float, default=d.stated_answers,
-                      help="synthetic scenes: probability that an extra explicit or absent conversation is "
-                           "answered \"The mug is here: [SEG].\" / \"The mug is not here.\" (the verdict right "
-                           "after the name, as in --extra-checklist)")
-    data.add_argument("--absent-lead", type=absent_lead_arg, default=d.absent_lead, metavar="WORD",
-                      help="begin every absent-target answer with WORD (\"No, there is no mug here.\"), so that "
-                           "\"not there\" is decided by one first token; must be one word that no answer with a "
-                           "mask begins with (default: the data's own answers)")
-    data.add_argument("--described-answers", type=float, default=d.described_answers,
-                      help="probability of training on an answer that names its target before [SEG] "
-                           "(\"It is the red mug [SEG].\"), where the sample has one (0: uniform choice)")
     data.add_argument("--data-workers", type=int, default=d.data_workers,
                       help="processes reading/rendering samples ahead (0: in the training process)")
     data.add_argument("--phrase-long-prob", type=float, default=d.phrase_long_prob,
@@ -151,42 +124,74 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--ce-weight", type=float, default=d.ce_weight)
     opt.add_argument("--bce-weight", type=float, default=d.bce_weight)
     opt.add_argument("--dice-weight", type=float, default=d.dice_weight)
-    opt.add_argument("--dense-aux-weight", type=float, default=d.dense_aux_weight,
+    opt.add_argument("--seed", type=int, default=d.seed)
+
+    aid = p.add_argument_group(
+        "from-scratch aids", "for small models trained from scratch (lisa-tiny's recipes; "
+        "docs/training-from-scratch.md); all off by default, which is LISA's own objective and data")
+    aid.add_argument("--extra-explicit", type=int, default=d.extra_explicit,
+                     help="synthetic scenes: up to N extra conversations naming other objects of the image")
+    aid.add_argument("--extra-absent", type=float, default=d.extra_absent,
+                     help="synthetic scenes: on average N extra conversations asking for an object that is not there")
+    aid.add_argument("--extra-multi", type=float, default=d.extra_multi,
+                     help="synthetic scenes: probability of one extra conversation asking for two objects at once")
+    aid.add_argument("--extra-spatial", type=int, default=d.extra_spatial,
+                     help="synthetic scenes: up to N extra spatial conversations (\"the thing left of the "
+                          "plate\") asked of each image's layout, whatever its own family")
+    aid.add_argument("--extra-comparative", type=int, default=d.extra_comparative,
+                     help="synthetic scenes: up to N extra comparative conversations (\"the largest "
+                          "object\") asked of each image's layout, whatever its own family")
+    aid.add_argument("--extra-vqa", type=int, default=d.extra_vqa,
+                     help="synthetic scenes: up to N text-only questions about the image (LISA's VQA share)")
+    aid.add_argument("--extra-checklist", type=int, default=d.extra_checklist,
+                     help="synthetic scenes: N text-only checklists per image (\"Which of these are in the "
+                          "image: ...?\", one here / not-here sentence per item)")
+    aid.add_argument("--stated-answers", type=float, default=d.stated_answers,
+                     help="synthetic scenes: probability that an extra explicit or absent conversation is "
+                          "answered \"The mug is here: [SEG].\" / \"The mug is not here.\" (the verdict right "
+                          "after the name, as in --extra-checklist)")
+    aid.add_argument("--absent-lead", type=absent_lead_arg, default=d.absent_lead, metavar="WORD",
+                     help="begin every absent-target answer with WORD (\"No, there is no mug here.\"), so that "
+                          "\"not there\" is decided by one first token; must be one word that no answer with a "
+                          "mask begins with (default: the data's own answers)")
+    aid.add_argument("--described-answers", type=float, default=d.described_answers,
+                     help="probability of training on an answer that names its target before [SEG] "
+                          "(\"It is the red mug [SEG].\"), where the sample has one (0: uniform choice)")
+    aid.add_argument("--dense-aux-weight", type=float, default=d.dense_aux_weight,
                      help="from-scratch runs on synthetic scenes: add this weight times a dense "
                           "category/colour loss on the CLIP tokens and SAM embedding cells, a stand-in "
                           "for the encoder pretraining real LISA starts from (0: LISA objective only)")
-    opt.add_argument("--grounding-aux-weight", type=float, default=d.grounding_aux_weight,
+    aid.add_argument("--grounding-aux-weight", type=float, default=d.grounding_aux_weight,
                      help="from-scratch runs: add this weight times a loss that asks each [SEG] prompt, "
                           "projected with SAM's embedding cells into a shared space, to point at the cells "
                           "of its target mask (0: LISA objective only)")
-    opt.add_argument("--decision-aux-weight", type=float, default=d.decision_aux_weight,
+    aid.add_argument("--decision-aux-weight", type=float, default=d.decision_aux_weight,
                      help="from-scratch runs: add this weight times a class-balanced loss that asks the "
                           "LLM state choosing the first answer token whether the answer will hold a [SEG] "
                           "(target there) or not (absent target) (0: LISA objective only)")
-    opt.add_argument("--image-token-weight", type=float, default=d.image_token_weight,
+    aid.add_argument("--image-token-weight", type=float, default=d.image_token_weight,
                      help="from-scratch runs: add this weight times the mean square of the projected "
                           "CLIP tokens, which otherwise grow into one shared vector the LLM never learns "
                           "to read (0: LISA objective only)")
-    opt.add_argument("--presence-aux-weight", type=float, default=d.presence_aux_weight,
+    aid.add_argument("--presence-aux-weight", type=float, default=d.presence_aux_weight,
                      help="from-scratch runs on synthetic scenes: add this weight times a loss that asks the "
                           "dense loss's per-cell category heads, at their most confident cell, which "
                           "categories the image shows at all (0: LISA objective only)")
-    opt.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
+    aid.add_argument("--lookup-aux-weight", type=float, default=d.lookup_aux_weight,
                      help="full or LoRA runs: add this weight times a loss that tells one attention head of "
                           "the LLM, at the state choosing the first answer token, to look at the targets' "
                           "image tokens, or at the first position when the target is absent "
                           "(0: LISA objective only)")
-    opt.add_argument("--lookup-aux-layer", type=int, default=d.lookup_aux_layer,
+    aid.add_argument("--lookup-aux-layer", type=int, default=d.lookup_aux_layer,
                      help="the LLM layer of the look-up head (default: the middle one)")
-    opt.add_argument("--lookup-aux-head", type=int, default=d.lookup_aux_head,
+    aid.add_argument("--lookup-aux-head", type=int, default=d.lookup_aux_head,
                      help="the attention head of the look-up loss in that layer")
-    opt.add_argument("--sam-prompt-weight", type=float, default=d.sam_prompt_weight,
+    aid.add_argument("--sam-prompt-weight", type=float, default=d.sam_prompt_weight,
                      help="from-scratch runs on synthetic scenes: add this weight times the mask loss (the "
                           "run's BCE and Dice weights) of SAM's masks for a jittered box or one point on "
                           "objects of each image, SAM's own training signal (0: LISA objective only)")
-    opt.add_argument("--sam-prompt-objects", type=positive_int, default=d.sam_prompt_objects,
+    aid.add_argument("--sam-prompt-objects", type=positive_int, default=d.sam_prompt_objects,
                      help="objects per image prompted for --sam-prompt-weight (at most; in a random order)")
-    opt.add_argument("--seed", type=int, default=d.seed)
 
     run = p.add_argument_group("run")
     run.add_argument("--out", required=True, help="run folder (model/, state.pt, log.jsonl)")
@@ -224,38 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace):
-    from lisa_ros.train.loop import TrainConfig
+    """The :class:`~lisa_ros.train.scratch.config.ScratchTrainConfig` of parsed flags: every flag
+    sets the field of its name; ``--full``, ``--no-share-prefix`` and ``--no-progress`` set
+    ``mode``, ``share_prefix`` and ``progress``."""
+    from dataclasses import fields
+
+    from lisa_ros.train.scratch.config import ScratchTrainConfig
 
     if bool(args.model) == bool(args.init):
         raise SystemExit("lisa-train: give exactly one of --model and --init")
-    return TrainConfig(
-        out=args.out, model=args.model, init=args.init, clip=args.clip, data=list(args.data),
-        synth_seed=args.synth_seed, synth_count=args.synth_count, families=args.families, limit=args.limit,
-        mode="full" if args.full else "lora", lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, lora_modules=args.lora_modules, steps=args.steps,
-        images_per_batch=args.images_per_batch,
-        grad_accum=args.grad_accum, conversations_per_image=args.conversations_per_image,
-        extra_explicit=args.extra_explicit, extra_absent=args.extra_absent, extra_spatial=args.extra_spatial,
-        extra_comparative=args.extra_comparative,
-        described_answers=args.described_answers, extra_multi=args.extra_multi, extra_vqa=args.extra_vqa,
-        extra_checklist=args.extra_checklist, stated_answers=args.stated_answers, absent_lead=args.absent_lead,
-        data_workers=args.data_workers,
-        precision=args.precision,
-        phrase_long_prob=args.phrase_long_prob, max_length=args.max_length, lr=args.lr, beta1=args.beta1,
-        beta2=args.beta2, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
-        min_lr_ratio=args.min_lr_ratio, grad_clip=args.grad_clip, ce_weight=args.ce_weight,
-        bce_weight=args.bce_weight, dice_weight=args.dice_weight, dense_aux_weight=args.dense_aux_weight,
-        grounding_aux_weight=args.grounding_aux_weight, decision_aux_weight=args.decision_aux_weight,
-        image_token_weight=args.image_token_weight, presence_aux_weight=args.presence_aux_weight,
-        lookup_aux_weight=args.lookup_aux_weight, lookup_aux_layer=args.lookup_aux_layer,
-        lookup_aux_head=args.lookup_aux_head, sam_prompt_weight=args.sam_prompt_weight,
-        sam_prompt_objects=args.sam_prompt_objects,
-        device=args.device, threads=args.threads,
-        grad_checkpointing=args.grad_checkpointing, share_prefix=not args.no_share_prefix, processes=args.processes, seed=args.seed, save_every=args.save_every, val=args.val,
-        val_limit=args.val_limit, val_every=args.val_every, val_mode=args.val_mode, llm_dtype=args.llm_dtype,
-        sam_dtype=args.sam_dtype, clip_dtype=args.clip_dtype, safetensors=args.safetensors, resume=args.resume, stop_after=args.stop_after, time_budget=args.time_budget,
-        progress=not args.no_progress,
-    )
+    values = {f.name: getattr(args, f.name) for f in fields(ScratchTrainConfig) if hasattr(args, f.name)}
+    values.update(data=list(args.data), mode="full" if args.full else "lora", share_prefix=not args.no_share_prefix,
+                  progress=not args.no_progress)
+    return ScratchTrainConfig(**values)
 
 
 def main(argv: list[str] | None = None) -> int:

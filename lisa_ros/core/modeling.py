@@ -163,7 +163,7 @@ class LisaModel(nn.Module):
             image_embedding: ``[1, C, g, g]`` from :meth:`encode_sam`.
             prompts: ``[K, C]`` from :meth:`project_seg_states` (one token per mask), or
                 ``[K, T, C]`` sparse embeddings of SAM's own prompt encoder (training:
-                :mod:`lisa_ros.train.prompt_aux`).
+                :mod:`lisa_ros.train.scratch.prompt_aux`).
         Returns:
             low-resolution mask logits ``[K, 1, 4g, 4g]`` and SAM's predicted IoU ``[K, 1]``
             (single-mask output, mask token 0, as LISA).

@@ -2,7 +2,8 @@
 
 Per sample, the question is the official validation question built from ``texts[0]``
 (``"{text} Please output segmentation mask."`` for sentences, ``"What is {text} in this
-image? Please output segmentation mask."`` for phrases; docs/lisa-reference.md §4.6). Then:
+image? Please output segmentation mask."`` for phrases;
+:func:`lisa_ros.data.lisa_templates.validation_question`). Then:
 
 * ``generate`` mode: the model answers freely (greedy, KV cache, as the node runs it); its
   k-th ``[SEG]`` mask is scored against the sample's k-th target group; a target without a
@@ -102,7 +103,7 @@ def gt_for_target(target: np.ndarray, ignore: np.ndarray | None) -> np.ndarray:
 
 
 def _teacher_answer(sample) -> str:
-    from lisa_ros.train.templates import VALIDATION_ANSWER
+    from lisa_ros.data.lisa_templates import VALIDATION_ANSWER
 
     if len(sample.target_masks) > 1 and sample.answer:
         return sample.answer
@@ -132,7 +133,7 @@ def evaluate_samples(
         keep_images: keep images and masks of this many worst samples (for the PNG grid).
         progress: show a progress bar (tqdm) with the running gIoU.
     """
-    from lisa_ros.train.templates import validation_question
+    from lisa_ros.data.lisa_templates import validation_question
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")

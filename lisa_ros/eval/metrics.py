@@ -1,4 +1,4 @@
-"""gIoU and cIoU exactly as LISA's validation computes them (docs/lisa-reference.md section 4.6).
+"""gIoU and cIoU exactly as LISA's validation computes them (``validate`` of the official train_ds.py).
 
 Per mask (prediction vs ground truth, both (H, W) at the source image's resolution):
 

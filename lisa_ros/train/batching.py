@@ -1,4 +1,4 @@
-"""Turn :class:`~lisa_ros.train.data.TrainItem` lists into model-ready tensors.
+"""Turn :class:`~lisa_ros.train.conversations.TrainItem` lists into model-ready tensors.
 
 One :class:`Batch` holds B images and C >= B conversations. ``offset`` maps images to their
 conversations (conversations ``offset[i]:offset[i+1]`` belong to image ``i``), as the official
@@ -15,7 +15,7 @@ import torch
 from lisa_ros.core.preprocess import ClipPreprocessConfig, SamResize, preprocess_clip, preprocess_sam
 from lisa_ros.core.prompt import build_prompt_ids
 
-from .data import TrainItem
+from .conversations import TrainItem
 
 __all__ = ["Batch", "collate"]
 
@@ -34,12 +34,10 @@ class Batch:
         gt_masks: per image, ``float32 [K_i, H_i, W_i]`` targets of all its ``[SEG]`` in
             conversation order (``K_i`` may be 0).
         families: per image, its family (or None).
-        label_maps: per image, its per-pixel category/colour labels at the original
-            resolution, or None (only :mod:`~lisa_ros.train.dense_aux` reads them).
-        absent_targets: per conversation, whether it asks for an object the image does not show
-            (only :mod:`~lisa_ros.train.lookup_aux` reads them).
-        object_prompts: per image, its box / point prompts on objects (only
-            :mod:`~lisa_ros.train.prompt_aux` reads them; source pixels, empty when not drawn).
+        absent_targets: per conversation, whether it asks for an object the image does not show.
+        extras: per name of ``TrainItem.extras``, one value per image (None where an item lacks
+            it); what data hooks attached for extra loss terms
+            (:mod:`lisa_ros.train.extension`).
     """
 
     clip_pixels: torch.Tensor
@@ -50,9 +48,8 @@ class Batch:
     offset: list[int]
     gt_masks: list[torch.Tensor]
     families: list[str | None]
-    label_maps: list = field(default_factory=list)
     absent_targets: list[bool] = field(default_factory=list)
-    object_prompts: list = field(default_factory=list)
+    extras: dict[str, list] = field(default_factory=dict)
 
     @property
     def num_images(self) -> int:
@@ -122,7 +119,11 @@ def collate(
         offset=offset,
         gt_masks=masks,
         families=families,
-        label_maps=[item.label_maps for item in items],
         absent_targets=absent,
-        object_prompts=[item.object_prompts for item in items],
+        extras={name: [item.extras.get(name) for item in items] for name in _extra_names(items)},
     )
+
+
+def _extra_names(items: list[TrainItem]) -> list[str]:
+    """Every name of the items' ``extras``, in order of first appearance."""
+    return list(dict.fromkeys(name for item in items for name in item.extras))

@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["read_log", "loss_table", "plot_curve", "main"]
 
 _SERIES = (("loss", (40, 40, 40)), ("ce", (31, 119, 180)), ("bce", (214, 39, 40)), ("dice", (44, 160, 44)))
-# the auxiliary terms of from-scratch runs (train.dense_aux), drawn when every step logged them
+# the extra terms of from-scratch runs (lisa_ros.train.scratch.terms), drawn when every step logged them
 _OPTIONAL_SERIES = (("grounding", (23, 190, 207)), ("aux", (140, 86, 75)), ("decision", (188, 189, 34)),
                     ("image_tokens", (127, 127, 127)), ("presence", (227, 119, 194)),
                     ("lookup", (255, 187, 120)), ("sam_prompt", (152, 223, 138)))

@@ -12,14 +12,17 @@ For a :class:`~lisa_ros.train.batching.Batch` of B images and C conversations:
    embedding; logits are upsampled to the original image size (SAM postprocess) for the loss.
 
 A batch without conversations (``--conversations-per-image 0`` and no extra questions: the
-encoder pretraining stage of a from-scratch model) stops after step 1; only the dense terms of
-:mod:`.dense_aux` then train.
+encoder pretraining stage of a from-scratch model) stops after step 1; only extra loss terms on
+the encoders' outputs then train.
+
+:func:`lisa_loss` is LISA's objective on that output, plus any extra
+:class:`~lisa_ros.train.extension.LossTerm` (none in an official run).
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +31,8 @@ from lisa_ros.core.postprocess import upscale_mask_logits
 from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .batching import Batch
-from .dense_aux import dense_aux_loss, grounding_loss, image_token_scale_loss, mask_decision_loss, presence_aux_loss
+from .extension import ForwardWatch, LossTerm
 from .losses import LossParts, LossWeights, combine, mask_losses
-from .lookup_aux import AttentionInputs, LookupQuery, head_log_attention, lookup_loss, lookup_targets
-from .prompt_aux import sam_prompt_loss
 
 __all__ = ["ForwardOutput", "answer_logits", "lisa_forward", "lisa_loss"]
 
@@ -50,8 +51,10 @@ class ForwardOutput:
         prompts: per image, ``[K_i, C]`` projected ``[SEG]`` states that prompted its masks.
         decision_states: ``[C, hidden]`` per conversation, the state that predicts the first
             answer token (where the model commits to answering with a mask or without one).
-        lookup_log_attention: with a look-up head, ``float32 [C, L]`` its log attention at each
-            decision state (:func:`~lisa_ros.train.lookup_aux.head_log_attention`).
+        decision_columns: per conversation, the column of its decision state in the LLM's
+            sequence (N image tokens in place of the placeholder; empty without conversations).
+        conversation_images: per conversation, the index of its image in the batch.
+        readings: what :class:`~lisa_ros.train.extension.ForwardWatch` objects found, by name.
     """
 
     ce: torch.Tensor
@@ -62,7 +65,9 @@ class ForwardOutput:
     sam_embeddings: torch.Tensor | None = None
     prompts: list[torch.Tensor] | None = None
     decision_states: torch.Tensor | None = None
-    lookup_log_attention: torch.Tensor | None = None
+    decision_columns: list[int] = field(default_factory=list)
+    conversation_images: list[int] = field(default_factory=list)
+    readings: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _requires_grad(module: torch.nn.Module) -> bool:
@@ -166,12 +171,12 @@ def _answer_start(ids: list[int], prompt_length: int) -> int:
 
 
 def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = True,
-                 lookup_head: tuple[int, int] | None = None) -> ForwardOutput:
+                 watches: list[ForwardWatch] = ()) -> ForwardOutput:
     """Teacher-forced forward pass of a batch (see the module docstring).
 
     ``share_prefix`` runs the prefix all conversations share once per image (exact; not with
-    gradient checkpointing, which disables the KV cache). ``lookup_head`` ``(layer, head)``
-    also returns that head's attention at the decision states (:mod:`.lookup_aux`).
+    gradient checkpointing, which disables the KV cache). ``watches`` are entered around the LLM
+    pass and read the finished output (:class:`~lisa_ros.train.extension.ForwardWatch`).
     """
     image_tokens, sam_embeddings = _encode_images(model, batch)
     if not batch.input_ids:
@@ -180,10 +185,9 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
     shift = num_image_tokens - 1
     prefix_ids = _shared_prefix_length(batch) if share_prefix else 0
     checkpointing = any(getattr(m, "gradient_checkpointing", False) for m in model.llm.model.layers)
-    if lookup_head is not None and checkpointing:
-        raise ValueError("the look-up loss needs the attention inputs of one pass: no gradient checkpointing")
-    attention = model.llm.model.layers[lookup_head[0]].self_attn if lookup_head is not None else None
-    with AttentionInputs(attention) if attention is not None else nullcontext() as recorded:
+    with ExitStack() as watching:
+        for watch in watches:
+            watching.enter_context(watch)
         if prefix_ids and not checkpointing:
             states = _llm_states_shared(model, batch, image_tokens, prefix_ids)
         else:
@@ -234,10 +238,9 @@ def lisa_forward(model, batch: Batch, seg_token_id: int, share_prefix: bool = Tr
         pred_masks.append(upscale_mask_logits(low_res, batch.sam_resizes[image_index]))
     decision_states = states[torch.arange(len(decision_cols), device=device), torch.tensor(decision_cols, device=device)]
     out = ForwardOutput(ce, len(ce_rows), pred_masks, seg_counts, image_tokens, sam_embeddings, image_prompts,
-                        decision_states)
-    if attention is not None:
-        query = LookupQuery(decision_cols, _conversation_images(batch))
-        out.lookup_log_attention = head_log_attention(attention, recorded.calls, query, lookup_head[1])
+                        decision_states, decision_cols, _conversation_images(batch))
+    for watch in watches:
+        watch.read(out)
     return out
 
 
@@ -259,64 +262,20 @@ def answer_logits(model, batch: Batch) -> list[torch.Tensor]:
 
 
 def lisa_loss(model, batch: Batch, seg_token_id: int, weights: LossWeights, share_prefix: bool = True,
-              aux_heads=None, aux_weight: float = 0.0, grounding_weight: float = 0.0,
-              decision_weight: float = 0.0, image_token_weight: float = 0.0,
-              presence_weight: float = 0.0, lookup_weight: float = 0.0,
-              lookup_head: tuple[int, int] | None = None, sam_prompt_weight: float = 0.0) -> LossParts:
-    """The LISA objective of one batch (CE + BCE + Dice, weighted).
+              terms: list[LossTerm] = ()) -> LossParts:
+    """The LISA objective of one batch (CE + BCE + Dice, weighted), plus ``terms``.
 
-    With ``aux_heads`` (:class:`~lisa_ros.train.dense_aux.DenseAuxHeads`), ``aux_weight`` times
-    the dense encoder loss, ``grounding_weight`` times the prompt grounding loss and
-    ``decision_weight`` times the mask-decision loss and ``presence_weight`` times the category
-    presence loss are added (from-scratch training; the LISA objective itself is unchanged);
-    ``image_token_weight`` times the image-token scale loss and ``lookup_weight`` times the
-    look-up loss of attention head ``lookup_head`` ``(layer, head)`` (:mod:`.lookup_aux`) and
-    ``sam_prompt_weight`` times the mask loss of the batch's box and point prompts
-    (:mod:`.prompt_aux`) need no head. Their unweighted values are reported as ``aux``,
-    ``grounding``, ``decision``, ``presence``, ``image_tokens``, ``lookup`` and ``sam_prompt``.
+    Each :class:`~lisa_ros.train.extension.LossTerm` adds ``weight * value`` to the total, in the
+    order given (LISA's own parts are unchanged by them); its unweighted value is reported in
+    ``LossParts.extras`` under its name, unless the batch had nothing for it.
     """
-    use_lookup = lookup_weight > 0 and bool(batch.input_ids)
-    if use_lookup and lookup_head is None:
-        raise ValueError("a look-up weight needs lookup_head=(layer, head)")
-    out = lisa_forward(model, batch, seg_token_id, share_prefix, lookup_head if use_lookup else None)
+    watches = [watch for watch in (term.watch(model) for term in terms) if watch is not None]
+    out = lisa_forward(model, batch, seg_token_id, share_prefix, watches)
     bce, dice, count = mask_losses(out.pred_masks, batch.gt_masks)
     parts = combine(out.ce, bce, dice, count, weights)
-    if image_token_weight > 0:  # needs no head
-        scale = image_token_scale_loss(out.image_tokens)
-        parts.total = parts.total + image_token_weight * scale
-        parts.image_tokens = scale.detach()
-    if use_lookup:  # needs no head either
-        kept, targets = lookup_targets(batch, out.seg_counts, out.image_tokens.shape[1],
-                                       out.lookup_log_attention.shape[1])
-        lookup = lookup_loss(out.lookup_log_attention, kept, targets)
-        if lookup is not None:
-            parts.total = parts.total + lookup_weight * lookup
-            parts.lookup = lookup.detach()
-    if sam_prompt_weight > 0:  # needs no head either
-        prompted = sam_prompt_loss(model, out.sam_embeddings, batch.object_prompts, batch.sam_resizes, weights)
-        if prompted is not None:
-            parts.total = parts.total + sam_prompt_weight * prompted
-            parts.sam_prompt = prompted.detach()
-    if aux_heads is None:
-        return parts
-    if aux_weight > 0:
-        aux = dense_aux_loss(aux_heads, out.image_tokens, out.sam_embeddings, batch.label_maps, batch.sam_resizes)
-        if aux is not None:
-            parts.total = parts.total + aux_weight * aux
-            parts.aux = aux.detach()
-    if presence_weight > 0:
-        presence = presence_aux_loss(aux_heads, out.image_tokens, out.sam_embeddings, batch.label_maps,
-                                     batch.sam_resizes)
-        if presence is not None:
-            parts.total = parts.total + presence_weight * presence
-            parts.presence = presence.detach()
-    if grounding_weight > 0:
-        grounding = grounding_loss(aux_heads, out.prompts, out.sam_embeddings, batch.gt_masks, batch.sam_resizes)
-        if grounding is not None:
-            parts.total = parts.total + grounding_weight * grounding
-            parts.grounding = grounding.detach()
-    if decision_weight > 0 and out.seg_counts:  # a batch without conversations decides nothing
-        decision = mask_decision_loss(aux_heads, out.decision_states, out.seg_counts)
-        parts.total = parts.total + decision_weight * decision
-        parts.decision = decision.detach()
+    for term in terms:
+        value = term.loss(model, batch, out, weights)
+        if value is not None:
+            parts.total = parts.total + term.weight * value
+            parts.extras[term.name] = value.detach()
     return parts

@@ -1,4 +1,4 @@
-"""LISA's training objective (docs/lisa-reference.md §4.2; official LISA.py:16-59, 305-343).
+"""LISA's training objective (the official LISA.py:16-59, 305-343).
 
 ``total = ce_weight * CE + bce_weight * BCE + dice_weight * Dice`` with, per mask (logits ``x``
 and target ``t`` at the *original* image resolution, ``p = sigmoid(x)``):
@@ -15,7 +15,7 @@ CE is the mean next-token cross-entropy over all answer tokens of the batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -38,27 +38,22 @@ class LossWeights:
 
 @dataclass
 class LossParts:
-    """The weighted total and its unweighted parts (tensors; ``num_masks`` an int)."""
+    """The weighted total and its unweighted parts (tensors; ``num_masks`` an int).
+
+    ``extras`` holds the unweighted value of every extra term added to ``total``
+    (:class:`~lisa_ros.train.extension.LossTerm`), by its name, in the order they were added.
+    """
 
     total: torch.Tensor
     ce: torch.Tensor
     bce: torch.Tensor
     dice: torch.Tensor
     num_masks: int
-    aux: torch.Tensor | None = None  # dense encoder supervision (train.dense_aux), when used
-    grounding: torch.Tensor | None = None  # prompt grounding loss (train.dense_aux), when used
-    decision: torch.Tensor | None = None  # mask-decision loss (train.dense_aux), when used
-    image_tokens: torch.Tensor | None = None  # image-token scale loss (train.dense_aux), when used
-    presence: torch.Tensor | None = None  # category presence loss (train.dense_aux), when used
-    lookup: torch.Tensor | None = None  # look-up loss (train.lookup_aux), when used
-    sam_prompt: torch.Tensor | None = None  # box / point prompt mask loss (train.prompt_aux), when used
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def as_floats(self) -> dict[str, float]:
         out = {"loss": float(self.total.detach()), "ce": float(self.ce), "bce": float(self.bce), "dice": float(self.dice)}
-        for name in ("aux", "grounding", "decision", "image_tokens", "presence", "lookup", "sam_prompt"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = float(value)
+        out.update((name, float(value)) for name, value in self.extras.items())
         return out
 
 

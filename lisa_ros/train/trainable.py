@@ -2,7 +2,7 @@
 
 Two modes:
 
-* ``lora`` (default; the official LISA setup, docs/lisa-reference.md §4.1): LoRA (r=8,
+* ``lora`` (default; the official LISA setup of train_ds.py): LoRA (r=8,
   alpha=16, dropout 0.05, no bias; peft) on the LLM's ``q_proj``/``v_proj`` only; fully
   trained: SAM's mask decoder, ``text_hidden_fcs``, ``lm_head`` and ``embed_tokens`` (all rows);
   frozen: everything else (CLIP, ``mm_projector``, SAM's image and prompt encoders, the rest

@@ -38,7 +38,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     from lisa_ros.train.checkpoints import save_model
-    from lisa_ros.train.init_spec import InitSpec, build_from_spec
+    from lisa_ros.train.scratch.init_spec import InitSpec, build_from_spec
 
     root = tmp_path_factory.mktemp("evalmodel")
     model, _, clip_pre, tok_folder = build_from_spec(InitSpec(MICRO_SPEC, root, "micro"), root / "tok")

@@ -1,4 +1,4 @@
-"""gIoU / cIoU against hand-computed cases (official rules, docs/lisa-reference.md 4.6)."""
+"""gIoU / cIoU against hand-computed cases (the rules of the official validation)."""
 from __future__ import annotations
 
 import numpy as np

@@ -4,7 +4,10 @@ change, they all begin with the same first token, and the CLI refuses a lead tha
 import numpy as np
 import pytest
 
-from lisa_ros.train.data import SynthSource, TrainStream, lead_absent_answer, present_answer_openings
+from lisa_ros.train.scratch.answers import lead_absent_answer, present_answer_openings
+from lisa_ros.train.scratch.data_hooks import ScratchData
+from lisa_ros.train.sources import SynthSource
+from lisa_ros.train.stream import TrainStream
 
 
 def test_lead_word_goes_first_and_keeps_the_answer():
@@ -20,8 +23,8 @@ def test_stream_rewrites_only_absent_targets_and_keeps_its_draws():
     tokenizer = LisaTokenizer.from_folder("lisa_ros/models/lisa-tiny")
     source = SynthSource(43, size=(160, 120))
     kwargs = dict(extra_explicit=3, extra_absent=1.5, described_prob=0.9, extra_vqa=2)
-    plain = TrainStream(source, 0, 3, **kwargs)
-    led = TrainStream(source, 0, 3, absent_lead="No", **kwargs)
+    plain = TrainStream(source, 0, 3, hooks=ScratchData(**kwargs))
+    led = TrainStream(source, 0, 3, hooks=ScratchData(absent_lead="No", **kwargs))
     first_tokens, absent, other = set(), 0, 0
     for position in range(10):
         before, after = plain.item(position).conversations, led.item(position).conversations

@@ -1,4 +1,4 @@
-"""Dense encoder supervision (lisa_ros.train.dense_aux): its labels, its cells, and a run with it."""
+"""Dense encoder supervision (lisa_ros.train.scratch.dense_aux): its labels, its cells, and a run with it."""
 
 import json
 from dataclasses import replace
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lisa_ros.core.preprocess import SamResize
-from lisa_ros.train.dense_aux import (DenseAuxHeads, dense_aux_loss, grid_shares, label_maps, presence_aux_loss,
-                                      vocabularies)
+from lisa_ros.train.scratch.dense_aux import (DenseAuxHeads, dense_aux_loss, grid_shares, label_maps,
+                                              presence_aux_loss, vocabularies)
 from train_helpers import SCENE_SIZE, train_config
 
 
@@ -99,11 +99,13 @@ def test_run_with_dense_supervision_logs_it_and_saves_the_official_layout(micro_
     state = load_state(tmp_path / "aux" / "state.pt")
     assert {"clip_head.weight", "decision.weight"} <= set(state["extra"]["dense_aux_heads"])
     # streams of runs without the dense loss do not paint label maps
-    from lisa_ros.train.data import SynthSource, TrainStream
+    from lisa_ros.train.scratch.data_hooks import ScratchData
+    from lisa_ros.train.sources import SynthSource
+    from lisa_ros.train.stream import TrainStream
 
     source = SynthSource(9, size=SCENE_SIZE)
-    assert TrainStream(source, 0).item(0).label_maps is None
-    assert TrainStream(source, 0, dense_labels=True).item(0).label_maps is not None
+    assert TrainStream(source, 0).item(0).extras.get("label_maps") is None
+    assert TrainStream(source, 0, hooks=ScratchData(dense_labels=True)).item(0).extras["label_maps"] is not None
     keys = json.loads((result.model_folder / "pytorch_model.bin.index.json").read_text())["weight_map"]
     assert not any("head.weight" in k and ("clip_head" in k or "sam_head" in k) for k in keys)
     assert not any(k.startswith("decision") or ".decision." in k for k in keys)
@@ -122,7 +124,7 @@ def test_grounding_loss_teaches_each_prompt_to_point_at_its_own_target():
     encoder cells must make each prompt's most likely cell lie inside its own target, and
     padding cells must get no gradient. (Over the prompts alone, a cell whose projection lies
     inside the others' hull could never win a dot product: the outcome would hang on the seed.)"""
-    from lisa_ros.train.dense_aux import grounding_loss
+    from lisa_ros.train.scratch.dense_aux import grounding_loss
 
     torch.manual_seed(0)
     heads = DenseAuxHeads(8, 6, match_width=6)
@@ -151,7 +153,7 @@ def test_grounding_loss_teaches_each_prompt_to_point_at_its_own_target():
 def test_mask_decision_loss_weighs_both_classes_equally_and_can_be_learnt():
     """One absent-target answer among four: the loss is the mean of the two class means (not of
     the five items), and a head trained on states that carry the answer separates them."""
-    from lisa_ros.train.dense_aux import mask_decision_loss
+    from lisa_ros.train.scratch.dense_aux import mask_decision_loss
 
     torch.manual_seed(0)
     heads = DenseAuxHeads(8, 6)
@@ -181,7 +183,7 @@ def test_mask_decision_loss_weighs_both_classes_equally_and_can_be_learnt():
 
 def test_heads_of_an_older_state_load_and_the_newer_head_starts_fresh():
     """A state saved before the decision head existed still resumes; unknown weights do not."""
-    from lisa_ros.train.dense_aux import load_heads
+    from lisa_ros.train.scratch.dense_aux import load_heads
 
     torch.manual_seed(0)
     saved = {k: v for k, v in DenseAuxHeads(8, 6).state_dict().items() if not k.startswith("decision.")}
@@ -196,7 +198,7 @@ def test_heads_of_an_older_state_load_and_the_newer_head_starts_fresh():
 
 def test_image_token_scale_loss_is_the_mean_square_and_shrinks_a_shared_offset():
     """The penalty against CLIP tokens that grow into one shared vector (dense_aux module docstring)."""
-    from lisa_ros.train.dense_aux import image_token_scale_loss
+    from lisa_ros.train.scratch.dense_aux import image_token_scale_loss
 
     generator = torch.Generator().manual_seed(0)
     content = torch.randn(2, 9, 16, generator=generator)
@@ -225,7 +227,7 @@ def test_a_run_without_conversations_trains_only_the_encoders(micro_spec, synth_
     loss alone moves CLIP (and its projector) and SAM's image encoder, nothing else."""
     import torch
 
-    from lisa_ros.train.init_spec import build_from_spec, load_init_spec
+    from lisa_ros.train.scratch.init_spec import build_from_spec, load_init_spec
     from lisa_ros.train.loop import train
 
     cfg = replace(train_config(tmp_path / "encoders", micro_spec, synth_folder, synth_seed=9, synth_size=SCENE_SIZE,

@@ -1,4 +1,4 @@
-"""bench/encoder_presence_probe.py on a micro run: it reads the run's dense heads and scores every
+"""bench/probes/encoder_presence_probe.py on a micro run: it reads the run's dense heads and scores every
 (scene, category) pair on both encoders; the shared probe command line passes its own option."""
 
 import json
@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from train_helpers import SCENE_SIZE, bench_module, train_config
+from train_helpers import SCENE_SIZE, probe_module, train_config
 
 
 def _probe_module():
-    return bench_module("encoder_presence_probe")
+    return probe_module("encoder_presence_probe")
 
 
 def test_probe_scores_every_category_of_every_scene_from_the_runs_heads(micro_spec, synth_folder, tmp_path):

@@ -1,17 +1,17 @@
-"""bench/error_breakdown.py: each held-out answer falls in the right outcome, and the table adds up."""
+"""bench/probes/error_breakdown.py: each held-out answer falls in the right outcome, and the table adds up."""
 from __future__ import annotations
 
 import json
 
 import pytest
-from train_helpers import bench_module
+from train_helpers import probe_module
 
 CATEGORIES = {"banana", "orange", "ball", "mug", "scissors", "cup"}
 
 
 @pytest.fixture(scope="module")
 def breakdown():
-    return bench_module("error_breakdown")
+    return probe_module("error_breakdown")
 
 
 def test_the_named_object_is_the_first_category_noun_that_is_not_a_colour(breakdown):

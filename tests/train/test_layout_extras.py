@@ -1,5 +1,5 @@
 """Extra spatial and comparative conversations asked of any synthetic scene's layout
-(lisa_ros.train.data.layout_extras): real targets, the families' own wording, streams that keep
+(lisa_ros.train.scratch.extras.layout_extras): real targets, the families' own wording, streams that keep
 their other draws, and no leak into a base that must not see the family."""
 
 from dataclasses import replace
@@ -9,7 +9,10 @@ import pytest
 
 from lisa_ros.data.reasonseg import count_seg
 from lisa_ros.data.synth.families import phrase_on_layout
-from lisa_ros.train.data import SceneRecord, SynthSource, TrainStream, layout_extras
+from lisa_ros.train.scratch.data_hooks import ScratchData
+from lisa_ros.train.scratch.extras import layout_extras
+from lisa_ros.train.sources import SceneRecord, SynthSource
+from lisa_ros.train.stream import TrainStream
 from train_helpers import SCENE_SIZE, train_config
 
 
@@ -47,9 +50,9 @@ def test_records_without_a_layout_and_other_families_give_nothing():
 
 def test_the_stream_keeps_its_other_draws_and_adds_the_extras_last():
     source = SynthSource(31, size=SCENE_SIZE)
-    plain = TrainStream(source, 5, 2, extra_explicit=2, extra_absent=1.0)
-    more = TrainStream(source, 5, 2, extra_explicit=2, extra_absent=1.0,
-                       extra_layout={"spatial": 2, "comparative": 1})
+    plain = TrainStream(source, 5, 2, hooks=ScratchData(extra_explicit=2, extra_absent=1.0))
+    more = TrainStream(source, 5, 2, hooks=ScratchData(extra_explicit=2, extra_absent=1.0,
+                                                       extra_layout={"spatial": 2, "comparative": 1}))
     added = 0
     for position in range(8):
         before, after = plain.item(position).conversations, more.item(position).conversations

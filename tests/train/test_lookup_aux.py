@@ -1,4 +1,4 @@
-"""The look-up loss (lisa_ros.train.lookup_aux): the attention it reads is the model's own, its
+"""The look-up loss (lisa_ros.train.scratch.lookup_aux): the attention it reads is the model's own, its
 targets sit on the right columns, it can be learnt, and a run logs it."""
 
 import json
@@ -9,11 +9,12 @@ import torch
 
 from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 from lisa_ros.train.batching import collate
-from lisa_ros.train.data import Conversation, TrainItem
+from lisa_ros.train.conversations import Conversation, TrainItem
 from lisa_ros.train.forward import _conversation_images, _pad, lisa_forward, lisa_loss
-from lisa_ros.train.init_spec import build_from_spec, load_init_spec
-from lisa_ros.train.lookup_aux import lookup_loss, lookup_targets
 from lisa_ros.train.losses import LossWeights
+from lisa_ros.train.scratch.init_spec import build_from_spec, load_init_spec
+from lisa_ros.train.scratch.lookup_aux import LookupWatch, lookup_loss, lookup_targets
+from lisa_ros.train.scratch.terms import LookupTerm
 from train_helpers import train_config
 
 
@@ -71,13 +72,13 @@ def test_the_head_attention_read_is_the_models_own(micro, share_prefix, single):
         items = [TrainItem("one", items[0].image, None, items[0].conversations[:1])]
     batch = collate(items, tokenizer, clip_pre, model.sam_shape.img_size)
     layer, head = 1, 2
-    out = lisa_forward(model, batch, tokenizer.seg_token_id, share_prefix, lookup_head=(layer, head))
+    out = lisa_forward(model, batch, tokenizer.seg_token_id, share_prefix, [LookupWatch(model, (layer, head))])
     eager = _eager_attention(model, batch, layer)
     shift = out.image_tokens.shape[1] - 1  # N image tokens replace one placeholder id
     for row, ids in enumerate(batch.input_ids):
         column = batch.prompt_lengths[row] + shift - 1
         expected = eager[row, head, column, : column + 1]
-        got = out.lookup_log_attention[row].exp().detach()
+        got = out.readings["lookup"][row].exp().detach()
         torch.testing.assert_close(got[: column + 1], expected, rtol=1e-4, atol=1e-5)
         assert float(got[column + 1 :].sum()) == 0.0
 
@@ -85,10 +86,11 @@ def test_the_head_attention_read_is_the_models_own(micro, share_prefix, single):
 def test_targets_weigh_target_pixels_per_image_token_and_send_absent_targets_to_the_first_position(micro):
     model, tokenizer, clip_pre = micro
     batch = collate(_items(), tokenizer, clip_pre, model.sam_shape.img_size)
-    out = lisa_forward(model, batch, tokenizer.seg_token_id, lookup_head=(0, 0))
+    out = lisa_forward(model, batch, tokenizer.seg_token_id, watches=[LookupWatch(model, (0, 0))])
+    log_attention = out.readings["lookup"]
     tokens = out.image_tokens.shape[1]
     assert tokens == 4  # the micro CLIP: a 2 x 2 grid over the whole 80 x 60 frame
-    length = out.lookup_log_attention.shape[1]
+    length = log_attention.shape[1]
     kept, targets = lookup_targets(batch, out.seg_counts, tokens, length)
     assert kept == [0, 1, 2]  # the VQA question (row 3) is left free
     # the first image token's column: where the placeholder was (the prompts share their start)
@@ -106,11 +108,11 @@ def test_targets_weigh_target_pixels_per_image_token_and_send_absent_targets_to_
     expected = torch.zeros(length)
     expected[start + 2] = expected[start + 3] = 0.5
     torch.testing.assert_close(targets[2], expected)
-    loss = lookup_loss(out.lookup_log_attention, kept, targets)
-    manual = -torch.stack([(targets[i] * out.lookup_log_attention[r]).nan_to_num(0.0, 0.0, 0.0).sum()
+    loss = lookup_loss(log_attention, kept, targets)
+    manual = -torch.stack([(targets[i] * log_attention[r]).nan_to_num(0.0, 0.0, 0.0).sum()
                            for i, r in enumerate(kept)]).mean()
     torch.testing.assert_close(loss, manual)
-    assert lookup_loss(out.lookup_log_attention, [], targets[:0]) is None
+    assert lookup_loss(log_attention, [], targets[:0]) is None
 
 
 def test_training_on_the_loss_moves_the_head_to_the_target(micro):
@@ -122,10 +124,10 @@ def test_training_on_the_loss_moves_the_head_to_the_target(micro):
 
     def target_mass() -> list[float]:
         with torch.no_grad():
-            out = lisa_forward(model, batch, tokenizer.seg_token_id, lookup_head=layer_head)
-            kept, targets = lookup_targets(batch, out.seg_counts, out.image_tokens.shape[1],
-                                           out.lookup_log_attention.shape[1])
-            attention = out.lookup_log_attention[kept].exp()
+            out = lisa_forward(model, batch, tokenizer.seg_token_id, watches=[LookupWatch(model, layer_head)])
+            log_attention = out.readings["lookup"]
+            kept, targets = lookup_targets(batch, out.seg_counts, out.image_tokens.shape[1], log_attention.shape[1])
+            attention = log_attention[kept].exp()
         return ((attention * (targets > 0)).sum(-1)).tolist()
 
     before = target_mass()
@@ -133,18 +135,18 @@ def test_training_on_the_loss_moves_the_head_to_the_target(micro):
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(40):
         optimiser.zero_grad()
-        parts = lisa_loss(model, batch, tokenizer.seg_token_id, weights, lookup_weight=1.0, lookup_head=layer_head)
+        parts = lisa_loss(model, batch, tokenizer.seg_token_id, weights, terms=[LookupTerm(1.0, layer_head)])
         parts.total.backward()
         optimiser.step()
     after = target_mass()
-    assert parts.lookup is not None
+    assert parts.extras.get("lookup") is not None
     assert all(a > 0.9 for a in after), (before, after)
     assert all(b < 0.5 for b in before), before
 
 
 def test_a_lookup_weight_needs_a_head():
     with pytest.raises(ValueError, match="lookup_head"):
-        lisa_loss(None, type("B", (), {"input_ids": [[1]]})(), 0, LossWeights(), lookup_weight=1.0)
+        LookupTerm(1.0, None)
 
 
 def test_a_run_with_the_lookup_term_logs_it_and_refuses_a_missing_layer(micro_spec, synth_folder, tmp_path):
@@ -168,7 +170,7 @@ def test_lora_fine_tuning_takes_the_lookup_term(micro_spec, synth_folder, tmp_pa
     may use it: the term is logged and its gradient reaches the LoRA weights of the head's layer."""
     from lisa_ros.train.loop import train
 
-    from lisa_ros.train.lookup_aux import lookup_head
+    from lisa_ros.train.scratch.lookup_aux import lookup_head
 
     # the look-up term alone: LISA's own terms weigh nothing, so any change of a LoRA weight is its doing
     result = train(train_config(tmp_path / "lora", micro_spec, synth_folder, mode="lora", steps=2,
@@ -190,8 +192,10 @@ def test_lora_fine_tuning_takes_the_lookup_term(micro_spec, synth_folder, tmp_pa
 def test_absent_target_conversations_are_marked():
     """The absent family's own conversations and the extra absent ones are marked; conversations
     with masks and questions about the scene (VQA) are not."""
-    from lisa_ros.train.data import SynthSource, absent_extras, make_conversations
-    from lisa_ros.train.vqa import vqa_extras
+    from lisa_ros.train.conversations import make_conversations
+    from lisa_ros.train.scratch.extras import absent_extras
+    from lisa_ros.train.scratch.vqa import vqa_extras
+    from lisa_ros.train.sources import SynthSource
 
     source = SynthSource(seed=5, count=None, families=["absent", "explicit"], size=(80, 60))
     seen = {"absent": 0, "explicit": 0}

@@ -1,19 +1,21 @@
-"""bench/lookup_probe.py on a micro model: every probed request is counted once, on its side, and
+"""bench/probes/lookup_probe.py on a micro model: every probed request is counted once, on its side, and
 the attention shares it reports are probabilities."""
 
 import json
 
 import numpy as np
 
-from train_helpers import bench_module, train_config
+from train_helpers import probe_module, train_config
 
 
 def test_probe_counts_every_request_once(micro_spec, synth_folder, tmp_path):
-    from lisa_ros.train.data import SynthSource, absent_extras, explicit_extras, make_conversations
+    from lisa_ros.train.conversations import make_conversations
     from lisa_ros.train.loop import train
+    from lisa_ros.train.scratch.extras import absent_extras, explicit_extras
+    from lisa_ros.train.sources import SynthSource
 
     result = train(train_config(tmp_path / "run", micro_spec, synth_folder, steps=1))
-    probe = bench_module("lookup_probe")
+    probe = probe_module("lookup_probe")
     out = tmp_path / "lookup.json"
     assert probe.main(["--model", str(result.model_folder), "--scenes", "4", "--seed", "11", "--threads", "1",
                        "--layer", "1", "--head", "3", "--json", str(out)]) == 0

@@ -1,11 +1,11 @@
-"""bench/mask_resolution_ceiling.py: a ground-truth mask squeezed through SAM's logit grid."""
+"""bench/probes/mask_resolution_ceiling.py: a ground-truth mask squeezed through SAM's logit grid."""
 from __future__ import annotations
 
 import re
 
 import numpy as np
 import pytest
-from train_helpers import bench_module
+from train_helpers import probe_module
 
 from lisa_ros.data.reasonseg import write_sample
 from lisa_ros.eval.metrics import mask_iou
@@ -13,7 +13,7 @@ from lisa_ros.eval.metrics import mask_iou
 
 @pytest.fixture(scope="module")
 def ceiling():
-    return bench_module("mask_resolution_ceiling")
+    return probe_module("mask_resolution_ceiling")
 
 
 def _rectangle(top: int, left: int, bottom: int, right: int, shape=(240, 320)) -> np.ndarray:

@@ -1,20 +1,20 @@
-"""bench/presence_drill_probe.py on a micro model: every exist question and every checklist verdict
+"""bench/probes/presence_drill_probe.py on a micro model: every exist question and every checklist verdict
 of the probed scenes is scored once, on the right side."""
 
 import json
 
 import numpy as np
 
-from train_helpers import bench_module, train_config
+from train_helpers import probe_module, train_config
 
 
 def test_probe_scores_every_verdict_once(micro_spec, synth_folder, tmp_path):
-    from lisa_ros.train.data import SynthSource
     from lisa_ros.train.loop import train
-    from lisa_ros.train.vqa import checklist_extras
+    from lisa_ros.train.scratch.vqa import checklist_extras
+    from lisa_ros.train.sources import SynthSource
 
     result = train(train_config(tmp_path / "run", micro_spec, synth_folder, steps=1))
-    probe = bench_module("presence_drill_probe")
+    probe = probe_module("presence_drill_probe")
     out = tmp_path / "drill.json"
     assert probe.main(["--model", str(result.model_folder), "--scenes", "3", "--seed", "11", "--threads", "1",
                        "--json", str(out)]) == 0

@@ -1,4 +1,4 @@
-"""The box / point prompt term (lisa_ros.train.prompt_aux): prompts lie on their objects, reach
+"""The box / point prompt term (lisa_ros.train.scratch.prompt_aux): prompts lie on their objects, reach
 SAM's prompt encoder in its input frame, each mask is scored against its own object, the term
 can be learnt, and a run uses it without changing the conversations it draws."""
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from lisa_ros.core.preprocess import SamResize
-from lisa_ros.train.init_spec import build_from_spec, load_init_spec
 from lisa_ros.train.losses import LossWeights
-from lisa_ros.train.prompt_aux import (BOX_NOISE_MAX, MIN_PIXELS, ObjectPrompt, _sparse_embeddings,
-                                       draw_object_prompts, sam_prompt_loss)
+from lisa_ros.train.scratch.init_spec import build_from_spec, load_init_spec
+from lisa_ros.train.scratch.prompt_aux import (BOX_NOISE_MAX, MIN_PIXELS, ObjectPrompt, _sparse_embeddings,
+                                               draw_object_prompts, sam_prompt_loss)
 from train_helpers import SCENE_SIZE, train_config
 
 WEIGHTS = LossWeights(1.0, 2.0, 2.0)
@@ -121,8 +121,10 @@ def test_the_term_can_be_learnt_and_trains_the_prompt_pathway(micro):
 
 
 def test_a_run_with_the_term_logs_it_and_draws_the_same_conversations(micro_spec, synth_folder, tmp_path):
-    from lisa_ros.train.data import SynthSource, TrainStream
     from lisa_ros.train.loop import train
+    from lisa_ros.train.scratch.data_hooks import ScratchData
+    from lisa_ros.train.sources import SynthSource
+    from lisa_ros.train.stream import TrainStream
 
     cfg = replace(train_config(tmp_path / "run", micro_spec, synth_folder, synth_seed=9, synth_size=SCENE_SIZE,
                                steps=2, sam_prompt_weight=1.0, sam_prompt_objects=2), data=[])
@@ -134,8 +136,9 @@ def test_a_run_with_the_term_logs_it_and_draws_the_same_conversations(micro_spec
     encoder_only = replace(cfg, out=str(tmp_path / "encoders"), conversations_per_image=0)
     assert train(encoder_only).last_losses["sam_prompt"] > 0
     source = SynthSource(9, size=SCENE_SIZE)
-    plain, prompted = TrainStream(source, 0, 3).item(1), TrainStream(source, 0, 3, object_prompts=2).item(1)
-    assert plain.object_prompts == [] and 1 <= len(prompted.object_prompts) <= 2
+    plain = TrainStream(source, 0, 3).item(1)
+    prompted = TrainStream(source, 0, 3, hooks=ScratchData(object_prompts=2)).item(1)
+    assert plain.extras.get("object_prompts", []) == [] and 1 <= len(prompted.extras["object_prompts"]) <= 2
     assert [(c.question, c.answer) for c in plain.conversations] == [
         (c.question, c.answer) for c in prompted.conversations]
     with pytest.raises(ValueError, match="--full"):
@@ -145,9 +148,9 @@ def test_a_run_with_the_term_logs_it_and_draws_the_same_conversations(micro_spec
 def test_probe_prompts_every_large_object_once_with_exact_prompts(micro_spec, synth_folder, tmp_path):
     from lisa_ros.data.synth import render_scene
     from lisa_ros.train.loop import train
-    from train_helpers import bench_module
+    from train_helpers import probe_module
 
-    probe = bench_module("sam_prompt_probe")
+    probe = probe_module("sam_prompt_probe")
     box, point = probe.exact_prompts(_rect(10, 20, 11, 11))
     assert box.box.tolist() == [20, 10, 30, 20] and point.point.tolist() == [25, 15]
 

@@ -3,15 +3,12 @@ verdict right after the name, truthfully, and nothing else about the data change
 
 import numpy as np
 
-from lisa_ros.train.data import (
-    STATED_ABSENT,
-    STATED_PRESENT,
-    SynthSource,
-    TrainStream,
-    absent_extras,
-    explicit_extras,
-    make_conversations,
-)
+from lisa_ros.train.conversations import make_conversations
+from lisa_ros.train.scratch.answers import STATED_ABSENT, STATED_PRESENT
+from lisa_ros.train.scratch.data_hooks import ScratchData
+from lisa_ros.train.scratch.extras import absent_extras, explicit_extras
+from lisa_ros.train.sources import SynthSource
+from lisa_ros.train.stream import TrainStream
 
 
 def _split(answer: str) -> tuple[str, bool]:
@@ -46,11 +43,11 @@ def test_stated_answers_name_the_object_and_tell_the_truth():
 def test_without_stated_answers_the_data_is_unchanged_and_the_stream_passes_the_share_on():
     record = SynthSource(42, size=(160, 120)).record(3)
     kwargs = dict(extra_explicit=3, extra_absent=1.0, described_prob=0.9, extra_vqa=2)
-    default = make_conversations(record, np.random.default_rng(7), 2, **kwargs)
-    zero = make_conversations(record, np.random.default_rng(7), 2, stated_prob=0.0, **kwargs)
+    default = make_conversations(record, np.random.default_rng(7), 2, hooks=ScratchData(**kwargs))
+    zero = make_conversations(record, np.random.default_rng(7), 2, hooks=ScratchData(stated_prob=0.0, **kwargs))
     assert [(c.question, c.answer) for c in zero] == [(c.question, c.answer) for c in default]
 
     source = SynthSource(42, size=(160, 120))
-    stream = TrainStream(source, 0, 0, extra_explicit=3, extra_absent=1.0, stated_prob=1.0)
+    stream = TrainStream(source, 0, 0, hooks=ScratchData(extra_explicit=3, extra_absent=1.0, stated_prob=1.0))
     answers = [c.answer for k in range(4) for c in stream.item(k).conversations]
     assert answers and all(a.endswith((" here: [SEG].", " not here.")) for a in answers)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from lisa_ros.train.batching import collate
-from lisa_ros.train.data import Conversation, TrainItem
+from lisa_ros.train.conversations import Conversation, TrainItem
 from lisa_ros.train.forward import lisa_forward
-from lisa_ros.train.init_spec import build_from_spec, load_init_spec
+from lisa_ros.train.scratch.init_spec import build_from_spec, load_init_spec
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def tiny():
 
 
 def _segment(tiny, sample):
-    from lisa_ros.train.templates import validation_question
+    from lisa_ros.data.lisa_templates import validation_question
 
     return tiny.segment(sample.image, validation_question(sample.texts[0], sample.is_sentence))
 

@@ -9,7 +9,9 @@ import torch
 
 from train_helpers import train_config
 from lisa_ros.train.checkpoints import load_state
-from lisa_ros.train.loop import build_segmenter, lr_factor, train
+from lisa_ros.train.loop import train
+from lisa_ros.train.model_setup import build_segmenter
+from lisa_ros.train.schedule import lr_factor
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +105,12 @@ def test_lora_run_from_checkpoint_saves_merged(trained, synth_folder, tmp_path):
 
 
 def test_official_folder_without_answers_trains(micro_spec, official_folder, tmp_path):
-    from lisa_ros.train.data import FolderSource, TrainStream
+    from lisa_ros.data.lisa_templates import ANSWER_LIST
+    from lisa_ros.train.sources import FolderSource
+    from lisa_ros.train.stream import TrainStream
 
     stream = TrainStream(FolderSource(official_folder), seed=0, conversations_per_image=3)
     item = stream.item(0)
-    from lisa_ros.train.templates import ANSWER_LIST
 
     assert all(c.answer in ANSWER_LIST and len(c.masks) == 1 for c in item.conversations)
     assert all("segment" in c.question.lower() or "segmentation mask" in c.question for c in item.conversations)

@@ -1,4 +1,4 @@
-"""The LISA objective against values computed by hand (docs/lisa-reference.md §4.2)."""
+"""The LISA objective against values computed by hand (the official LISA.py losses)."""
 
 import math
 

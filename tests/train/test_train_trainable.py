@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lisa_ros.train.init_spec import build_from_spec, load_init_spec
+from lisa_ros.train.scratch.init_spec import build_from_spec, load_init_spec
 from lisa_ros.train.trainable import (
     LoraSettings,
     lora_layers,

@@ -1,10 +1,10 @@
-"""Text-only questions about synthetic scenes (lisa_ros.train.vqa): truthful answers, no masks,
+"""Text-only questions about synthetic scenes (lisa_ros.train.scratch.vqa): truthful answers, no masks,
 and a kind for every question they ask."""
 
 import numpy as np
 
-from lisa_ros.train.data import SynthSource
-from lisa_ros.train.vqa import VQA_KINDS, checklist_extras, vqa_extras, vqa_kind
+from lisa_ros.train.scratch.vqa import VQA_KINDS, checklist_extras, vqa_extras, vqa_kind
+from lisa_ros.train.sources import SynthSource
 
 
 def test_every_question_has_a_kind_and_answers_carry_no_mask():
@@ -66,11 +66,12 @@ def test_checklists_say_here_exactly_for_the_categories_of_the_scene():
 
 def test_checklists_leave_the_other_conversations_of_a_scene_unchanged():
     """Checklists are drawn after everything else, so a recipe without them keeps its data."""
-    from lisa_ros.train.data import make_conversations
+    from lisa_ros.train.conversations import make_conversations
+    from lisa_ros.train.scratch.data_hooks import ScratchData
 
     record = SynthSource(34, size=(160, 120)).record(0)
-    plain = make_conversations(record, np.random.default_rng(5), 2, extra_explicit=2, extra_absent=1.0, extra_vqa=4)
-    more = make_conversations(record, np.random.default_rng(5), 2, extra_explicit=2, extra_absent=1.0, extra_vqa=4,
-                              extra_checklist=2)
+    common = dict(extra_explicit=2, extra_absent=1.0, extra_vqa=4)
+    plain = make_conversations(record, np.random.default_rng(5), 2, hooks=ScratchData(**common))
+    more = make_conversations(record, np.random.default_rng(5), 2, hooks=ScratchData(extra_checklist=2, **common))
     assert [(c.question, c.answer) for c in more[:len(plain)]] == [(c.question, c.answer) for c in plain]
     assert len(more) == len(plain) + 2 and all(vqa_kind(c.question) == "checklist" for c in more[len(plain):])

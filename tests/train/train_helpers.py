@@ -32,8 +32,9 @@ MICRO_SPEC = {
 
 
 def train_config(out: Path, spec: Path, data: Path, **overrides):
-    """A :class:`TrainConfig` for micro runs (CPU, quiet, fp32 storage)."""
-    from lisa_ros.train.loop import TrainConfig
+    """A :class:`~lisa_ros.train.scratch.config.ScratchTrainConfig` for micro runs (CPU, quiet, fp32
+    storage; ``overrides`` may switch on the from-scratch aids)."""
+    from lisa_ros.train.scratch.config import ScratchTrainConfig
 
     settings = dict(
         out=str(out), init=str(spec), data=[str(data)], mode="full", steps=3, images_per_batch=2,
@@ -41,19 +42,20 @@ def train_config(out: Path, spec: Path, data: Path, **overrides):
         llm_dtype="fp32", sam_dtype="fp32", clip_dtype="fp32",
     )
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return ScratchTrainConfig(**settings)
 
 
-def bench_module(name: str):
-    """Import the script ``bench/<name>.py`` (probes import ``probe_cli`` from their own folder)."""
+def probe_module(name: str):
+    """Import the script ``bench/probes/<name>.py`` (probes import ``probe_cli`` from their own folder)."""
     import importlib.util
     import sys
 
-    sys.path.insert(0, str(REPO / "bench"))
+    folder = REPO / "bench" / "probes"
+    sys.path.insert(0, str(folder))
     try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(str(REPO / "bench"))
+        sys.path.remove(str(folder))
     return module

@@ -3,7 +3,7 @@
 
 For every synthetic scene it scores, in teacher-forced mode, the training data's own
 conversations about that scene (the scene's instruction, an absent-target question and the
-text-only questions of ``lisa_ros.train.vqa``), twice: with the scene's image and with the next
+text-only questions of ``lisa_ros.train.scratch.vqa``), twice: with the scene's image and with the next
 scene's image. The score is the mean cross-entropy of the answer tokens (nats per token). A
 model that reads the image does worse with the wrong one; the gap ``other - own`` is zero for a
 model that answers from the words alone. Reported per question kind (the scene's instruction
@@ -12,7 +12,7 @@ family, ``absent``, and the VQA kinds) and overall.
 Scenes come from ``--seed`` (default 515151, as the other probes). Output: a table on stdout and
 ``--json``.
 
-    .venv/bin/python bench/image_reliance_probe.py --model lisa-tiny --scenes 60 --json bench_out/reliance.json
+    .venv/bin/python bench/probes/image_reliance_probe.py --model lisa-tiny --scenes 60 --json bench_out/reliance.json
 """
 
 from __future__ import annotations
@@ -24,26 +24,28 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 
 def _conversations(record, rng):
     """(kind, conversation) pairs of one scene: its instruction, one absent target, the VQA questions."""
-    from lisa_ros.train.data import absent_extras, make_conversations
-    from lisa_ros.train.vqa import vqa_extras, vqa_kind
+    from lisa_ros.train.conversations import make_conversations
+    from lisa_ros.train.scratch.data_hooks import ScratchData
+    from lisa_ros.train.scratch.extras import absent_extras
+    from lisa_ros.train.scratch.vqa import vqa_extras, vqa_kind
 
-    own = [(record.family, c) for c in make_conversations(record, rng, 1, described_prob=0.9)]
+    own = [(record.family, c) for c in make_conversations(record, rng, 1, hooks=ScratchData(described_prob=0.9))]
     absent = [("absent", c) for c in absent_extras(record, rng, 1.0)[:1]]
     vqa = [(vqa_kind(c.question), c) for c in vqa_extras(record, rng, 4)]
     return own + absent + vqa
 
 
 def answer_ce(segmenter, item) -> float:
-    """Mean answer-token cross-entropy of a one-conversation :class:`~lisa_ros.train.data.TrainItem`."""
+    """Mean answer-token cross-entropy of a one-conversation :class:`~lisa_ros.train.conversations.TrainItem`."""
     import torch
 
     from lisa_ros.train.forward import lisa_forward
@@ -55,7 +57,8 @@ def answer_ce(segmenter, item) -> float:
 
 
 def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
-    from lisa_ros.train.data import SynthSource, TrainItem
+    from lisa_ros.train.conversations import TrainItem
+    from lisa_ros.train.sources import SynthSource
 
     source = SynthSource(seed, size=size)
     rng = np.random.default_rng(seed)
@@ -64,7 +67,7 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
     for index in range(scenes):
         record, next_image = records[index], records[index + 1].image
         for kind, conversation in _conversations(record, rng):
-            item = TrainItem(record.name, record.image, record.family, [conversation], None)
+            item = TrainItem(record.name, record.image, record.family, [conversation])
             own[kind].append(answer_ce(segmenter, item))
             other[kind].append(answer_ce(segmenter, replace(item, image=next_image)))
     kinds = {

@@ -54,9 +54,8 @@ SEED = 20240531
 def default_corpus() -> list[str]:
     """The synthetic data's sentences, LISA's templates and the LLaVA conversation frame."""
     from lisa_ros.core.prompt import SYSTEM_PROMPT
+    from lisa_ros.data.lisa_templates import ANSWER_LIST, EXPLANATORY_QUESTION_LIST, LONG_QUESTION_LIST, SHORT_QUESTION_LIST
     from lisa_ros.data.synth import instruction_corpus
-
-    from .templates import ANSWER_LIST, EXPLANATORY_QUESTION_LIST, LONG_QUESTION_LIST, SHORT_QUESTION_LIST
 
     frame = [SYSTEM_PROMPT, f"{SYSTEM_PROMPT} USER:", "ASSISTANT:", "USER:"] * 20
     templates = [t.replace("{class_name}", "object").replace("{sent}", "") for t in SHORT_QUESTION_LIST + LONG_QUESTION_LIST]

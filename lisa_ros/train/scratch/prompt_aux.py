@@ -24,7 +24,7 @@ import torch
 from lisa_ros.core.postprocess import mask_box, upscale_mask_logits
 from lisa_ros.core.preprocess import SamResize
 
-from .losses import LossWeights, mask_losses
+from ..losses import LossWeights, mask_losses
 
 __all__ = ["ObjectPrompt", "draw_object_prompts", "prompted_mask_logits", "sam_prompt_loss"]
 

@@ -8,7 +8,7 @@ logits (``20 * (coverage - 0.5)``) and brought back by the official upscaling. T
 result against the ground truth (ignore regions excluded, as the evaluation) is the ceiling. No
 model is involved.
 
-    .venv/bin/python bench/mask_resolution_ceiling.py DATA [--geometry 256:16 --geometry 256:8 ...]
+    .venv/bin/python bench/probes/mask_resolution_ceiling.py DATA [--geometry 256:16 --geometry 256:8 ...]
 
 Prints, per geometry (input size : patch size), the mean (gIoU over masks), median and 10th
 percentile IoU. Result: docs/benchmarks.md §3.

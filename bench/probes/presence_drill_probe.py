@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does a model know which categories its image holds, when asked in plain text?
 
-The text-only presence questions of training (``lisa_ros.train.vqa``) are scored in
+The text-only presence questions of training (``lisa_ros.train.scratch.vqa``) are scored in
 teacher-forced mode on synthetic scenes of one seed:
 
 * ``exist``: "Is there a cup in this image?", asked once for a category of the scene and once,
@@ -17,7 +17,7 @@ score (0.5: the image is not read for presence). This is the text-level counterp
 ``presence_probe.py`` (which asks for a mask and reads the first answer token). Scenes come from
 ``--seed`` (default 515151). Output: a table on stdout and ``--json``.
 
-    .venv/bin/python bench/presence_drill_probe.py --model lisa-tiny --scenes 100 --json bench_out/drill.json
+    .venv/bin/python bench/probes/presence_drill_probe.py --model lisa-tiny --scenes 100 --json bench_out/drill.json
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 
 def _pair_ids(tokenizer, first: str, second: str) -> tuple[int, int]:
@@ -47,7 +47,7 @@ def _pair_ids(tokenizer, first: str, second: str) -> tuple[int, int]:
 def _exist_pair(record, rng):
     """Two exist conversations on one template: (present category, absent category), or none."""
     from lisa_ros.data.synth.categories import CATEGORY_NAMES
-    from lisa_ros.train.vqa import exist_conversation
+    from lisa_ros.train.scratch.vqa import exist_conversation
 
     have = sorted({c for c, _ in record.objects})
     missing = [c for c in CATEGORY_NAMES if c not in set(have)]
@@ -61,9 +61,10 @@ def _exist_pair(record, rng):
 def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
     import torch
 
-    from lisa_ros.train.data import SynthSource, TrainItem
+    from lisa_ros.train.conversations import TrainItem
     from lisa_ros.train.forward import answer_logits
-    from lisa_ros.train.vqa import checklist_extras
+    from lisa_ros.train.scratch.vqa import checklist_extras
+    from lisa_ros.train.sources import SynthSource
 
     tokenizer, model = segmenter.tokenizer, segmenter.model
     yes, no = _pair_ids(tokenizer, "Yes, there is a cup.", "No, there is no cup.")

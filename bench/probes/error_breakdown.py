@@ -17,7 +17,7 @@ and recall (share of the target covered). A low precision with a high recall is 
 spills onto other things; the opposite, one that covers only part of its object.
 
     .venv/bin/python -m lisa_ros.cli.eval --model lisa-tiny --data DIR --per-sample --json eval.json
-    .venv/bin/python bench/error_breakdown.py eval.json DIR [--json breakdown.json]
+    .venv/bin/python bench/probes/error_breakdown.py eval.json DIR [--json breakdown.json]
 
 Samples without ``objects`` (a real ReasonSeg folder) count as *named nothing*.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

@@ -13,7 +13,7 @@ A spec is a JSON object (or a named preset from :data:`PRESETS`)::
 
 ``tokenizer`` either names a folder holding ``tokenizer.model`` + ``added_tokens.json`` (a
 relative path is relative to the spec file) or asks for a new SentencePiece model trained with
-LLaMA's settings on the synthetic data's corpus (:mod:`lisa_ros.train.tokenizer_training`).
+LLaMA's settings on the synthetic data's corpus (:mod:`lisa_ros.train.scratch.tokenizer_training`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 __all__ = ["PRESETS", "InitSpec", "load_init_spec", "build_from_spec"]
 
 # The bundled demo model. Sized so that training from scratch fits an hour on 2 CPU cores and
-# the folder (fp16 weights) stays under 25 MB; see docs/training.md and docs/benchmarks.md.
+# the folder (fp16 weights) stays under 25 MB; see docs/training-from-scratch.md and docs/benchmarks.md.
 LISA_TINY = {
     "lisa": {
         "hidden_size": 256,

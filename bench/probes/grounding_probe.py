@@ -17,7 +17,7 @@ the two predicted masks (``iou_between_prompts``): near 1 means the prompt is ig
 Scenes come from ``--seed`` (default 515151: used neither by training, 9001, nor by the held-out
 evaluation, 424242, nor by the tests). Output: a table on stdout and ``--json``.
 
-    .venv/bin/python bench/grounding_probe.py --model lisa-tiny --scenes 60 --json bench_out/grounding.json
+    .venv/bin/python bench/probes/grounding_probe.py --model lisa-tiny --scenes 60 --json bench_out/grounding.json
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 # Objects smaller than this (visible pixels) are skipped: mostly hidden, their IoU is noise.
 MIN_VISIBLE_PIXELS = 100

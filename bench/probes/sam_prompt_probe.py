@@ -7,13 +7,13 @@ the right object badly. This probe measures the second alone. Every object of a 
 in two ways: its tight box, and one point, the mask pixel farthest from the mask's edge. The IoU of
 each mask with the object's visible mask is the decoder's quality given perfect localisation, an
 upper bound of sorts for what the ``[SEG]`` prompts can reach. A model whose SAM was never trained
-with box or point prompts (``--sam-prompt-weight`` of lisa-train, ``lisa_ros/train/prompt_aux.py``)
+with box or point prompts (``--sam-prompt-weight`` of lisa-train, ``lisa_ros/train/scratch/prompt_aux.py``)
 scores near chance.
 
 Scenes come from ``--seed`` (default 515151: used neither by training, 9001, nor by the held-out
 evaluation, 424242, nor by the tests). Output: a table on stdout and ``--json``.
 
-    .venv/bin/python bench/sam_prompt_probe.py --model lisa-tiny --scenes 60 --json bench_out/sam_prompt.json
+    .venv/bin/python bench/probes/sam_prompt_probe.py --model lisa-tiny --scenes 60 --json bench_out/sam_prompt.json
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 # Objects smaller than this (visible pixels) are skipped: mostly hidden, their IoU is noise.
 MIN_VISIBLE_PIXELS = 100
@@ -39,7 +39,7 @@ def exact_prompts(mask: np.ndarray):
     import cv2
 
     from lisa_ros.core.postprocess import mask_box
-    from lisa_ros.train.prompt_aux import ObjectPrompt
+    from lisa_ros.train.scratch.prompt_aux import ObjectPrompt
 
     x0, y0, x1, y1 = mask_box(mask)  # max exclusive
     box = np.array([x0, y0, x1 - 1, y1 - 1], np.float32)
@@ -54,8 +54,8 @@ def probe(segmenter, seed: int, scenes: int, size=(320, 240)) -> dict:
 
     from lisa_ros.data.synth import render_scene
     from lisa_ros.eval.metrics import mask_iou
-    from lisa_ros.train.data import TrainItem
-    from lisa_ros.train.prompt_aux import prompted_mask_logits
+    from lisa_ros.train.conversations import TrainItem
+    from lisa_ros.train.scratch.prompt_aux import prompted_mask_logits
 
     model = segmenter.model
     per_category: dict[str, list[tuple[float, float]]] = defaultdict(list)

@@ -1,10 +1,14 @@
-"""LISA's question and answer templates (docs/lisa-reference.md §4.4, §4.6).
+"""LISA's question and answer templates: how a ReasonSeg text becomes one conversation.
 
-Training wraps each ReasonSeg text in a random template: SHORT templates for phrases
-(``is_sentence`` false; the phrase lower-cased, as the official loader does), LONG templates
-for sentences. Official samples carry no answer, so the answer is a random
-:data:`ANSWER_LIST` entry. Validation uses one fixed question per sample
-(:func:`validation_question`) and the answer ``"[SEG]."``.
+The official loaders wrap each dataset text in a random template: SHORT templates for phrases
+(``is_sentence`` false; the phrase lower-cased), LONG templates for sentences. Official samples
+carry no answer, so the answer is a random :data:`ANSWER_LIST` entry. Validation uses one fixed
+question per sample (:func:`validation_question`) and the answer ``"[SEG]."``.
+
+They live with the data, below both users: training draws from them
+(:mod:`lisa_ros.train.conversations`) and evaluation asks with them
+(:mod:`lisa_ros.eval.evaluate`). Pure text and numpy; the inference core does not need them (the
+segmenter appends :data:`lisa_ros.core.prompt.SEG_PROMPT_SUFFIX` to an instruction itself).
 """
 
 from __future__ import annotations

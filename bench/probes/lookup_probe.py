@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where does one attention head of the LLM look when the model decides to answer with a mask?
 
-The look-up loss (``lisa_ros/train/lookup_aux.py``, ``lisa-train --lookup-aux-weight``) tells one
+The look-up loss (``lisa_ros/train/scratch/lookup_aux.py``, ``lisa-train --lookup-aux-weight``) tells one
 head, at the state that picks the first answer token, to attend to the image tokens of the targets,
 or to the first position of the sequence when the target is absent. This probe reads that head's
 attention, teacher-forced, on synthetic scenes: each scene's own instruction (every family), one
@@ -13,7 +13,7 @@ tokens for present targets (the share of tokens the target covers is the chance 
 can be probed: one trained without the loss shows what an untrained head does. Scenes come from
 ``--seed`` (default 515151). Output: a summary on stdout and ``--json``.
 
-    .venv/bin/python bench/lookup_probe.py --model lisa-tiny --layer 2 --head 0 --scenes 100 --json bench_out/lookup.json
+    .venv/bin/python bench/probes/lookup_probe.py --model lisa-tiny --layer 2 --head 0 --scenes 100 --json bench_out/lookup.json
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 OPTIONS = (("--layer", {"type": int, "default": None, "help": "LLM layer (default: the middle one, as lisa-train)"}),
            ("--head", {"type": int, "default": 0, "help": "attention head in that layer"}))
@@ -36,9 +36,11 @@ OPTIONS = (("--layer", {"type": int, "default": None, "help": "LLM layer (defaul
 def probe(segmenter, seed: int, scenes: int, layer: int | None = None, head: int = 0, size=(320, 240)) -> dict:
     import torch
 
-    from lisa_ros.train.data import SynthSource, TrainItem, absent_extras, explicit_extras, make_conversations
+    from lisa_ros.train.conversations import TrainItem, make_conversations
     from lisa_ros.train.forward import lisa_forward
-    from lisa_ros.train.lookup_aux import lookup_head, lookup_targets
+    from lisa_ros.train.scratch.extras import absent_extras, explicit_extras
+    from lisa_ros.train.scratch.lookup_aux import LookupWatch, lookup_head, lookup_targets
+    from lisa_ros.train.sources import SynthSource
 
     tokenizer, model = segmenter.tokenizer, segmenter.model
     layer, head = lookup_head(model.config, layer, head)
@@ -52,10 +54,12 @@ def probe(segmenter, seed: int, scenes: int, layer: int | None = None, head: int
                          + absent_extras(record, rng, 1.0))
         batch = probe_cli.scene_batch(segmenter, TrainItem(record.name, record.image, record.family, conversations))
         with torch.inference_mode():
-            out = lisa_forward(model, batch, tokenizer.seg_token_id, share_prefix=False, lookup_head=(layer, head))
+            out = lisa_forward(model, batch, tokenizer.seg_token_id, share_prefix=False,
+                               watches=[LookupWatch(model, (layer, head))])
         tokens = out.image_tokens.shape[1]
-        kept, targets = lookup_targets(batch, out.seg_counts, tokens, out.lookup_log_attention.shape[1])
-        attention = out.lookup_log_attention.exp()
+        log_attention = out.readings["lookup"]
+        kept, targets = lookup_targets(batch, out.seg_counts, tokens, log_attention.shape[1])
+        attention = log_attention.exp()
         for row, target in zip(kept, targets):
             absent = batch.absent_targets[row]
             first["absent" if absent else "present"].append(float(attention[row, 0]))

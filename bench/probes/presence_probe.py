@@ -12,9 +12,9 @@ template on both sides removes what the question's wording alone would reveal.
 Reported: the mean of that probability for present and for absent targets, the AUC of telling
 them apart by it (0.5: no presence signal), and the share of each side whose greedy first token
 begins an absent-target answer. Scenes come from ``--seed`` (default 515151, as
-``bench/grounding_probe.py``). Output: a summary on stdout and ``--json``.
+``bench/probes/grounding_probe.py``). Output: a summary on stdout and ``--json``.
 
-    .venv/bin/python bench/presence_probe.py --model lisa-tiny --scenes 100 --json bench_out/presence.json
+    .venv/bin/python bench/probes/presence_probe.py --model lisa-tiny --scenes 100 --json bench_out/presence.json
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 
 class _Slots(dict):

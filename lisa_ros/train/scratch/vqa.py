@@ -1,7 +1,7 @@
 """Text-only question answering about synthetic scenes: the VQA part of LISA's data mixture.
 
 LISA trains on segmentation conversations *and* on LLaVA-Instruct VQA conversations (no
-``[SEG]``, cross-entropy only; docs/lisa-reference.md §4.4, sample rate 3/16). A model trained
+``[SEG]``, cross-entropy only; about 3 samples in 16 of the official mixture). A model trained
 from scratch has no LLaVA behind it, so it must learn from somewhere to name what it sees; these
 conversations teach that directly, with dense text supervision and no mask-decoder cost:
 
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Conversation, SceneRecord, _describable_objects
+from ..conversations import Conversation
+from ..sources import SceneRecord
+from .extras import describable_objects
 
 __all__ = ["vqa_extras", "vqa_kind", "checklist_extras", "exist_conversation", "VQA_KINDS"]
 
@@ -88,7 +90,7 @@ def _extreme(record: SceneRecord, rng: np.random.Generator) -> Conversation | No
     if key == "area" and max(abs(best), abs(runner)) < _AREA_RATIO * max(1.0, min(abs(best), abs(runner))):
         return None
     winner = record.object_masks[int(order[0])]
-    named = [(names, category) for names, mask, category in _describable_objects(record) if mask is winner]
+    named = [(names, category) for names, mask, category in describable_objects(record) if mask is winner]
     if not named:
         return None
     names, category = named[0]

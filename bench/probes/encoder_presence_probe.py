@@ -4,14 +4,14 @@
 An absent target ("the banana", and there is none) can only be answered without a mask if what
 the LLM reads, the projected CLIP tokens, says which categories are in the image. This probe asks
 the encoders directly, through the per-cell category heads that the dense training loss fits on
-them (``lisa_ros.train.dense_aux``; training-only, so they come from the run's ``state.pt``, not
+them (``lisa_ros.train.scratch.dense_aux``; training-only, so they come from the run's ``state.pt``, not
 from the model folder). For every synthetic scene and every category, the presence score is the
 highest probability any cell gives that category: on the CLIP tokens (what the LLM reads) and on
 SAM's embedding cells (what the mask decoder reads; padding cells left out). Reported: the AUC of
 telling present categories (some visible pixels) from absent ones by that score, per encoder
 (0.5: no signal; 1: a threshold separates them).
 
-    .venv/bin/python bench/encoder_presence_probe.py --model runs/lisa-tiny/model \\
+    .venv/bin/python bench/probes/encoder_presence_probe.py --model runs/lisa-tiny/model \\
         --state runs/lisa-tiny/state.pt --scenes 150 --json bench_out/encoder_presence.json
 """
 
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import probe_cli  # noqa: E402  (bench/, the script's own folder)
+import probe_cli  # noqa: E402  (bench/probes/, the script's own folder)
 
 OPTIONS = (("--state", {"required": True, "help": "the training run's state.pt (holds the dense heads)"}),)
 
@@ -36,7 +36,7 @@ def heads_of_state(model, state: str):
     import torch
 
     from lisa_ros.train.checkpoints import load_state
-    from lisa_ros.train.dense_aux import DenseAuxHeads
+    from lisa_ros.train.scratch.dense_aux import DenseAuxHeads
 
     saved = load_state(Path(state)).get("extra", {}).get("dense_aux_heads")
     if saved is None:
@@ -52,7 +52,7 @@ def category_scores(segmenter, heads, image: np.ndarray) -> tuple[np.ndarray, np
     import torch
 
     from lisa_ros.core.preprocess import preprocess_clip, preprocess_sam
-    from lisa_ros.train.dense_aux import cell_cover
+    from lisa_ros.train.scratch.dense_aux import cell_cover
 
     model = segmenter.model
     with torch.inference_mode():

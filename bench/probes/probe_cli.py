@@ -1,4 +1,4 @@
-"""What the probe scripts of bench/ share: their command line, the model they load, the JSON they write.
+"""What the probe scripts of bench/probes/ share: their command line, the model they load, the JSON they write.
 
 Each probe (``grounding_probe.py``, ``presence_probe.py``, ``image_reliance_probe.py``,
 ``encoder_presence_probe.py``, ``presence_drill_probe.py``, ``lookup_probe.py``,
@@ -53,7 +53,7 @@ def load_segmenter(args: argparse.Namespace):
 
 
 def scene_batch(segmenter, item):
-    """One :class:`~lisa_ros.train.data.TrainItem` as a training batch, preprocessed as the
+    """One :class:`~lisa_ros.train.conversations.TrainItem` as a training batch, preprocessed as the
     segmenter's model expects (its CLIP preprocessing, SAM input size and image-token layout)."""
     from lisa_ros.train.batching import collate
 

@@ -35,7 +35,8 @@ from lisa_ros.core.prompt import IMAGE_TOKEN_INDEX
 
 from .dense_aux import _cell_index
 
-__all__ = ["AttentionInputs", "LookupQuery", "lookup_head", "head_log_attention", "lookup_targets", "lookup_loss"]
+__all__ = ["AttentionInputs", "LookupQuery", "LookupWatch", "lookup_head", "head_log_attention", "lookup_targets",
+           "lookup_loss"]
 
 
 def lookup_head(config, layer: int | None = None, head: int = 0) -> tuple[int, int]:
@@ -43,7 +44,7 @@ def lookup_head(config, layer: int | None = None, head: int = 0) -> tuple[int, i
 
     The default layer is the middle one, so that the layers below can bring the asked-for
     object to the decision state and the layers above can read what the head found. Training
-    (``lisa-train --lookup-aux-layer/--lookup-aux-head``) and ``bench/lookup_probe.py`` both
+    (``lisa-train --lookup-aux-layer/--lookup-aux-head``) and ``bench/probes/lookup_probe.py`` both
     resolve the head here, so that the probe reads the head a run supervised.
     """
     layers, heads = config.num_hidden_layers, config.num_attention_heads
@@ -92,6 +93,34 @@ class LookupQuery:
 
     columns: list[int]
     images: list[int]
+
+
+class LookupWatch:
+    """A :class:`~lisa_ros.train.extension.ForwardWatch`: records the inputs of one attention layer
+    during the forward pass, then puts that layer's ``head`` log attention at every decision
+    state into ``out.readings[name]`` (``float32 [C, L]``, :func:`head_log_attention`).
+
+    Raises (on entering) ValueError with gradient checkpointing, which runs the layers twice.
+    """
+
+    def __init__(self, model, lookup_head: tuple[int, int], name: str = "lookup"):
+        self.model = model
+        self.layer, self.head = lookup_head
+        self.name = name
+        self._recorder: AttentionInputs | None = None
+
+    def __enter__(self) -> "LookupWatch":
+        if any(getattr(m, "gradient_checkpointing", False) for m in self.model.llm.model.layers):
+            raise ValueError("the look-up loss needs the attention inputs of one pass: no gradient checkpointing")
+        self._recorder = AttentionInputs(self.model.llm.model.layers[self.layer].self_attn).__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._recorder.__exit__(*exc)
+
+    def read(self, out) -> None:
+        query = LookupQuery(out.decision_columns, out.conversation_images)
+        out.readings[self.name] = head_log_attention(self._recorder.attention, self._recorder.calls, query, self.head)
 
 
 def _projected(attention: torch.nn.Module, hidden: torch.Tensor, rotary) -> tuple[torch.Tensor, torch.Tensor]:
