@@ -380,7 +380,7 @@ def measure_result_overhead(domain: int, repeats: int) -> dict[str, float]:
     from lisa_ros.node import conversions as conv
     from lisa_ros.node.lisa_node import LisaNode
     from lisa_ros.node.pipeline import Pipeline
-    from lisa_ros.node.requests import Request
+    from lisa_ros.node.requests import Request, Wanted
 
     sink = Child("sink", domain)
     context = rclpy.Context()
@@ -404,7 +404,7 @@ def measure_result_overhead(domain: int, repeats: int) -> dict[str, float]:
                                   received=time.monotonic())
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 rgb = conv.image_to_rgb(msg)
-                outgoing = Pipeline.build_outgoing(output, rgb, msg.header, request, overlay=True)
+                outgoing = Pipeline.build_outgoing(output, rgb, msg.header, request, Wanted(overlay=True))
                 built = time.perf_counter()
                 node.outputs.publish(request, outgoing)
                 end, end_cpu = time.perf_counter(), time.thread_time()

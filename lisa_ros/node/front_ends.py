@@ -34,6 +34,14 @@ def _explicit_image(image):
     return None if conv.is_empty_image(image) else image
 
 
+def _explicit_depth(request) -> dict:
+    """``depth`` and ``camera_info`` of a service request or action goal for
+    :meth:`Pipeline.submit`: both None when the depth is the empty placeholder (then the depth
+    topics are used)."""
+    depth = _explicit_image(request.depth)
+    return {"depth": depth, "camera_info": request.camera_info if depth is not None else None}
+
+
 class RequestServers:
     """The service and action server of one configured node.
 
@@ -71,7 +79,8 @@ class RequestServers:
                 None if conv.is_empty_image(request.image) else request.image.header, "", request.instruction,
             )
             return response
-        req = pipeline.submit("service", request.instruction, image=_explicit_image(request.image))
+        req = pipeline.submit("service", request.instruction, image=_explicit_image(request.image),
+                              **_explicit_depth(request))
         timeout = node.settings.service_timeout
         if not req.wait(timeout):
             pipeline.expire(req, f"timed out after service_timeout = {timeout:g} s waiting for the model")
@@ -98,7 +107,7 @@ class RequestServers:
             return ReasonSegment.Result(result=conv.status_result(R.DROPPED, "node is not active", None, "",
                                                                   goal.instruction))
         req = pipeline.submit("action", goal.instruction, image=_explicit_image(goal.image),
-                              on_stage=stages.append)
+                              on_stage=stages.append, **_explicit_depth(goal))
         if not req.done:
             goal_handle.publish_feedback(ReasonSegment.Feedback(stage=ReasonSegment.Feedback.STAGE_QUEUED))
         while not req.wait(ACTION_POLL_S):

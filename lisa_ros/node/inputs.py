@@ -9,7 +9,10 @@ Topics (relative names):
 
 * ``image`` (sensor_msgs/Image) or, with ``compressed``, ``image/compressed``
   (sensor_msgs/CompressedImage): sensor-data QoS by default (``image_qos.*``);
-* ``instruction`` (std_msgs/String): reliable, 10 deep; each instruction is answered once.
+* ``instruction`` (std_msgs/String): reliable, 10 deep; each instruction is answered once;
+* with ``depth.enabled``: ``depth`` (sensor_msgs/Image registered to the colour camera) and
+  ``depth/camera_info`` (sensor_msgs/CameraInfo), sensor-data QoS by default (``depth_qos.*``),
+  kept in the :class:`~lisa_ros.node.depth_frames.DepthStore` for pairing by stamp.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import time
 from typing import Callable
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
+from .depth_frames import DepthStore
 from .diagnostics import NodeStats
 from .frames import FrameStore
 
@@ -29,11 +33,11 @@ __all__ = ["NodeInputs", "INSTRUCTION_QOS", "image_qos"]
 INSTRUCTION_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
-def image_qos(params: dict) -> QoSProfile:
-    """The camera subscriptions' QoS from the ``image_qos.*`` parameters (keep last)."""
-    reliability = (ReliabilityPolicy.BEST_EFFORT if params["image_qos.reliability"] == "best_effort"
+def image_qos(params: dict, prefix: str = "image_qos") -> QoSProfile:
+    """A camera subscription's QoS from the ``<prefix>.*`` parameters (keep last)."""
+    reliability = (ReliabilityPolicy.BEST_EFFORT if params[f"{prefix}.reliability"] == "best_effort"
                    else ReliabilityPolicy.RELIABLE)
-    return QoSProfile(depth=params["image_qos.depth"], reliability=reliability, history=HistoryPolicy.KEEP_LAST)
+    return QoSProfile(depth=params[f"{prefix}.depth"], reliability=reliability, history=HistoryPolicy.KEEP_LAST)
 
 
 class NodeInputs:
@@ -42,15 +46,17 @@ class NodeInputs:
     Args:
         node: the node that owns the subscriptions.
         frames: where camera frames are stored.
+        depths: where depth images and camera infos are stored.
         stats: counters (image callback time).
         on_instruction: ``(text) -> None``, the node's intake of one instruction.
         callback_group: a mutually exclusive group (inputs never run concurrently).
     """
 
-    def __init__(self, node, frames: FrameStore, stats: NodeStats, on_instruction: Callable[[str], None],
-                 callback_group):
+    def __init__(self, node, frames: FrameStore, depths: DepthStore, stats: NodeStats,
+                 on_instruction: Callable[[str], None], callback_group):
         self._node = node
         self._frames = frames
+        self._depths = depths
         self._stats = stats
         self._on_instruction = on_instruction
         self._group = callback_group
@@ -67,8 +73,16 @@ class NodeInputs:
         self._subs.append(node.create_subscription(msg_type, topic, self._on_image, qos, callback_group=self._group))
         self._subs.append(node.create_subscription(String, "instruction", self._on_text, INSTRUCTION_QOS,
                                                    callback_group=self._group))
-        return (f"{topic} ({params['image_qos.reliability']}, depth {params['image_qos.depth']}), "
-                f"pairing {params['pairing']}")
+        described = (f"{topic} ({params['image_qos.reliability']}, depth {params['image_qos.depth']}), "
+                     f"pairing {params['pairing']}")
+        if params["depth.enabled"]:
+            qos = image_qos(params, "depth_qos")
+            self._subs.append(node.create_subscription(Image, "depth", self._depths.push_depth, qos,
+                                                       callback_group=self._group))
+            self._subs.append(node.create_subscription(CameraInfo, "depth/camera_info", self._depths.push_info,
+                                                       qos, callback_group=self._group))
+            described += f"; depth + depth/camera_info ({params['depth_qos.reliability']})"
+        return described
 
     def destroy(self) -> None:
         """Remove every subscription (idempotent; best effort while the context goes away)."""

@@ -36,6 +36,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
 
+from .depth_frames import DepthStore
 from .diagnostics import NodeStats, build_status
 from .frames import FrameStore
 from .front_ends import RequestServers
@@ -95,6 +96,7 @@ class LisaNode(LifecycleNode):
                                             str(self.params_file), self._apply_parameters)
         self.settings = Settings(self._values())
         self.frames = FrameStore(self.settings.frame_buffer)
+        self.depths = DepthStore(self.settings.depth_buffer)
 
         # -- callback groups ---------------------------------------------------------------------
         self._input_group = MutuallyExclusiveCallbackGroup()
@@ -111,7 +113,7 @@ class LisaNode(LifecycleNode):
         self.pipeline: Pipeline | None = None
         self.outputs: NodeOutputs | None = None
         self._servers: RequestServers | None = None
-        self.inputs = NodeInputs(self, self.frames, self.stats, self._on_instruction, self._input_group)
+        self.inputs = NodeInputs(self, self.frames, self.depths, self.stats, self._on_instruction, self._input_group)
         self._active = False
         self._closing = False
         self._worker_alive = False
@@ -139,6 +141,8 @@ class LisaNode(LifecycleNode):
         self.settings.update({k: v for k, v in values.items() if PARAMS_BY_NAME[k].applies == "runtime"})
         if "frame_buffer" in values:
             self.frames.resize(values["frame_buffer"])
+        if "depth.buffer" in values:
+            self.depths.resize(values["depth.buffer"])
         if "diagnostics_period" in values and self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(values["diagnostics_period"], self._publish_diagnostics,
@@ -197,8 +201,8 @@ class LisaNode(LifecycleNode):
         self.outputs = NodeOutputs(self, self.settings, self.get_logger().error, lambda: self._closing,
                                    on_unpublished=self._unpublished)
         self.pipeline = Pipeline(segmenter, self.settings, self.frames, self.outputs.publish,
-                                 self.stats, self.start_id, wanted=self.outputs.pictures_wanted,
-                                 warn=self.get_logger().warning, accepting=False)
+                                 self.stats, self.start_id, wanted=self.outputs.wanted,
+                                 warn=self.get_logger().warning, accepting=False, depths=self.depths)
         self._servers = RequestServers(self, self._request_group)
         self.stats.lifecycle = "inactive"
         return super().on_configure(state)
@@ -255,6 +259,7 @@ class LisaNode(LifecycleNode):
         with self._input_lock:  # an instruction callback in flight has finished (and was answered)
             self.inputs.destroy()
         self.frames.clear()
+        self.depths.clear()
 
     def _previous_model_released(self) -> bool:
         """Wait for a model whose release was deferred at cleanup (an inference that did not

@@ -10,7 +10,12 @@ Topics (relative names; QoS reliable, results kept 10 deep, pictures 2 deep):
 * ``answer`` (std_msgs/String): the clean answer text of a result that has one;
 * ``mask`` (sensor_msgs/Image mono8): union of a result's masks, only while subscribed;
 * ``overlay`` (sensor_msgs/Image rgb8): masks and boxes drawn on the frame, only while
-  subscribed and ``publish_overlay`` is true.
+  subscribed and ``publish_overlay`` is true;
+* ``objects/points`` (sensor_msgs/PointCloud2: x, y, z float32 metres + label uint32 = mask
+  index + 1), ``label_image`` (sensor_msgs/Image mono8: mask index + 1, 0 background, colour
+  resolution), ``objects/markers`` (visualization_msgs/MarkerArray: a box and a label per
+  object), and ``detections_3d`` (vision_msgs/Detection3DArray, only where vision_msgs is
+  importable): each only while subscribed; all with the colour image's header.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import time
 from typing import Callable
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
 
 from lisa_ros.msg import SegmentationResult
 
-from .requests import Outgoing, Request
+from .conversions_3d import vision_msgs_module
+from .requests import Outgoing, Request, Wanted
 
 __all__ = ["NodeOutputs", "RESULT_QOS", "PICTURE_QOS"]
 
@@ -56,7 +63,14 @@ class NodeOutputs:
             "mask": node.create_lifecycle_publisher(Image, "mask", PICTURE_QOS),
             "answer": node.create_lifecycle_publisher(String, "answer", RESULT_QOS),
             "overlay": node.create_lifecycle_publisher(Image, "overlay", PICTURE_QOS),
+            "cloud": node.create_lifecycle_publisher(PointCloud2, "objects/points", PICTURE_QOS),
+            "label_image": node.create_lifecycle_publisher(Image, "label_image", PICTURE_QOS),
+            "markers": node.create_lifecycle_publisher(MarkerArray, "objects/markers", PICTURE_QOS),
         }
+        vision_msg = vision_msgs_module()
+        if vision_msg is not None:  # robots have vision_msgs; the PyPI ROS wheels do not
+            self._pubs["detections"] = node.create_lifecycle_publisher(vision_msg.Detection3DArray,
+                                                                       "detections_3d", RESULT_QOS)
 
     def publish(self, request: Request, out: Outgoing) -> None:
         """Put one outcome on the wire: results in arrival order (called by the pipeline's
@@ -78,19 +92,24 @@ class NodeOutputs:
                 pubs["answer"].publish(String(data=out.answer))
             if out.overlay is not None and self._settings.publish_overlay:
                 pubs["overlay"].publish(out.overlay)
+            for name in ("cloud", "label_image", "markers", "detections"):
+                message = getattr(out, name)
+                if message is not None and name in pubs:
+                    pubs[name].publish(message)
         except Exception as exc:  # noqa: BLE001 - e.g. the context went away during shutdown
             if not self._closing():
                 self._on_error(f"could not publish result {request.request_id}: {exc}")
 
-    def pictures_wanted(self) -> tuple[bool, bool]:
-        """(union mask, overlay): drawn only while someone subscribes (and overlay is enabled)."""
+    def wanted(self) -> Wanted:
+        """The optional outputs someone subscribes to (the overlay also only when enabled)."""
         pubs = self._pubs
         try:
-            mask = pubs["mask"].get_subscription_count() > 0
-            overlay = bool(self._settings.publish_overlay) and pubs["overlay"].get_subscription_count() > 0
+            listened = {name: pub.get_subscription_count() > 0 for name, pub in pubs.items()}
         except Exception:  # noqa: BLE001 - publishers torn down meanwhile
-            return False, False
-        return mask, overlay
+            return Wanted(mask=False, overlay=False)
+        return Wanted(mask=listened["mask"], overlay=bool(self._settings.publish_overlay) and listened["overlay"],
+                      cloud=listened["cloud"], label_image=listened["label_image"], markers=listened["markers"],
+                      detections=listened.get("detections", False))
 
     def destroy(self) -> None:
         pubs, self._pubs = self._pubs, {}

@@ -71,6 +71,15 @@ def _positive_seconds(maximum: float, allow_zero: bool = False) -> Callable[[Any
     return check
 
 
+def _float_range(low: float, high: float, unit: str) -> Callable[[Any], str | None]:
+    def check(value):
+        if not math.isfinite(value) or not low <= value <= high:
+            return f"must be between {low:g} and {high:g} {unit}"
+        return None
+
+    return check
+
+
 def _device(value) -> str | None:
     if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
         return None
@@ -165,6 +174,31 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "Publish the overlay image (rgb8, masks and boxes drawn over the source) for rviz."),
     ParamSpec("diagnostics_period", float, "runtime", "Seconds between /diagnostics messages.",
               _positive_seconds(60.0)),
+    # -- 3D from an aligned depth image -----------------------------------------------------------
+    ParamSpec("depth.enabled", bool, "activate",
+              "Subscribe to depth (sensor_msgs/Image registered to the colour camera: 32FC1 metres or 16UC1 "
+              "millimetres) and depth/camera_info, and give each mask its 3D (centroid, size, points) whenever "
+              "a depth image pairs with the colour frame; false: 2D only, depth in requests is ignored too."),
+    ParamSpec("depth_qos.reliability", str, "activate",
+              "Reliability of the depth and camera_info subscriptions: best_effort (sensor data) or reliable.",
+              _one_of("best_effort", "reliable")),
+    ParamSpec("depth_qos.depth", int, "activate", "Keep-last depth of the depth and camera_info subscriptions.",
+              _int_range(1, 100)),
+    ParamSpec("depth.pairing_tolerance", float, "runtime",
+              "Seconds between a colour frame's stamp and the nearest depth image's stamp for the two to pair; "
+              "farther apart, the result has no 3D (status NO_DEPTH with the gap).", _positive_seconds(10.0)),
+    ParamSpec("depth.buffer", int, "runtime",
+              "Depth images (and camera infos) kept for pairing, the newest.", _int_range(1, 1000)),
+    ParamSpec("depth.erode_px", int, "runtime",
+              "Depth-image pixels eroded from each mask's edge before its depth is read (edges mix object and "
+              "background: flying pixels); shrinks automatically on thin objects (0..50).", _int_range(0, 50)),
+    ParamSpec("depth.min_depth", float, "runtime", "Depth readings nearer than this many metres are ignored.",
+              _float_range(0.0, 100.0, "metres")),
+    ParamSpec("depth.max_depth", float, "runtime", "Depth readings farther than this many metres are ignored.",
+              _float_range(0.0, 1000.0, "metres")),
+    ParamSpec("depth.min_points", int, "runtime",
+              "Fewest valid depth points under a mask for it to get 3D (else TOO_FEW_POINTS; its 2D stays).",
+              _int_range(1, 1_000_000)),
     # -- lifecycle (startup) --------------------------------------------------------------------
     ParamSpec("autostart", bool, "startup",
               "Configure (load the model) and activate by itself at startup; false: wait for lifecycle "

@@ -38,9 +38,12 @@ from lisa_ros.core.errors import InvalidInputError, LisaError
 from lisa_ros.msg import SegmentationResult
 
 from . import conversions as conv
+from .depth_frames import DepthStore
+from .depth_step import add_3d
 from .diagnostics import NodeStats
 from .frames import Frame, FrameStore
-from .requests import Cancelled, Outgoing, Request, RequestQueue, ResultSequencer, Stopping
+from .outgoing import extras_of, result_message
+from .requests import Cancelled, Outgoing, Request, RequestQueue, ResultSequencer, Stopping, Wanted
 
 __all__ = ["Pipeline", "Settings"]
 
@@ -76,25 +79,28 @@ class Pipeline:
             outgoing without result (so ``result`` is not delayed by drawing).
         stats: counters for diagnostics.
         start_id: prefix of request ids (unique per node start).
-        wanted: ``() -> (union mask wanted, overlay wanted)``; default: both (overlay as the
-            ``publish_overlay`` setting says).
+        wanted: ``() -> Wanted``: which optional outputs someone subscribes to; default: union
+            mask and overlay (as the ``publish_overlay`` setting says), no 3D outputs.
         warn: where warnings go (the node passes its ROS logger).
         accepting: whether :meth:`submit` queues requests from the start (the node starts
             with False and calls :meth:`resume` when it activates).
+        depths: the depth images received on the node's topics (None: none), for 3D.
     """
 
     def __init__(self, segmenter, settings: Settings, frames: FrameStore,
                  publish: Callable[[Request, Outgoing], None], stats: NodeStats, start_id: str,
-                 wanted: Callable[[], tuple[bool, bool]] | None = None,
-                 warn: Callable[[str], None] | None = None, accepting: bool = True):
+                 wanted: Callable[[], Wanted] | None = None,
+                 warn: Callable[[str], None] | None = None, accepting: bool = True,
+                 depths: DepthStore | None = None):
         self.segmenter = segmenter
         self.settings = settings
         self.frames = frames
+        self.depths = depths
         self.stats = stats
         self.start_id = start_id
         self.warn = warn or log.warning
-        # (union mask wanted, overlay wanted): the node skips pictures nobody subscribes to
-        self.wanted = wanted or (lambda: (True, bool(self.settings.publish_overlay)))
+        # the node skips optional outputs nobody subscribes to
+        self.wanted = wanted or (lambda: Wanted(overlay=bool(self.settings.publish_overlay)))
         self.queue = RequestQueue(settings.max_queue)
         self.publish = publish
         self.sequencer = ResultSequencer(publish, on_overflow=self._overflow)
@@ -108,9 +114,11 @@ class Pipeline:
     # -- intake (executor threads) ------------------------------------------------------------
 
     def submit(self, source: str, instruction: str, image=None,
-               on_stage: Callable[[str], None] | None = None) -> Request:
+               on_stage: Callable[[str], None] | None = None, depth=None, camera_info=None) -> Request:
         """Take one instruction (``image``: an explicit sensor_msgs/Image, or None for the
-        camera frames). Returns the request; it may already be finished (bad input, full queue).
+        camera frames; ``depth`` / ``camera_info``: an explicit depth image and its intrinsics,
+        or None to pair them from the depth topics). Returns the request; it may already be
+        finished (bad input, full queue).
         """
         received = time.monotonic()
         settings = self.settings
@@ -119,7 +127,7 @@ class Pipeline:
             request = Request(
                 request_id=f"{self.start_id}-{number}", seq=self.sequencer.open(), source=source,
                 instruction=instruction, received=received, image=image, on_stage=on_stage,
-                deadline=received + settings.pairing_timeout,
+                deadline=received + settings.pairing_timeout, depth=depth, camera_info=camera_info,
             )
             if self._refusal is not None:
                 self._finish_status(request, R.DROPPED, self._refusal, self._header_of(image))
@@ -300,6 +308,7 @@ class Pipeline:
             self._check(request)  # the end of the last stage is a boundary too
             # stray patches stretch the box a grasp planner reads (opt-in: not the official output)
             output = output.without_small_components(settings.min_component_area)
+            output = add_3d(output, header, request, self.depths, settings)
         except conv.ImageConversionError as exc:
             self._finish_status(request, R.INVALID_INPUT, str(exc), header)
             return
@@ -319,17 +328,12 @@ class Pipeline:
             self.warn(f"model failed on request {request.request_id}: {type(exc).__name__}: {exc}")
             self._finish_status(request, R.ERROR, f"model failure: {type(exc).__name__}: {exc}", header)
             return
-        # The result first (what planners wait for), then the pictures for rviz.
-        result = conv.output_to_result(output, header, request.request_id, request.instruction)
+        # The result first (what planners wait for), then the extras (pictures, 3D outputs).
+        result = result_message(output, header, request)
         if self._finish(request, Outgoing(result=result, answer=output.answer_text)):
-            self._publish_pictures(output, rgb, header, request)
-
-    def _publish_pictures(self, output, rgb, header: Header, request: Request) -> None:
-        """Union mask and overlay of a finished result, each only while someone subscribes."""
-        mask_wanted, overlay_wanted = self.wanted()
-        if mask_wanted or overlay_wanted:
-            mask, picture = conv.result_extras(output, rgb, header, overlay_wanted, mask_wanted)
-            self.publish(request, Outgoing(result=None, mask=mask, overlay=picture))
+            wanted = self.wanted()
+            if wanted.any():
+                self.publish(request, extras_of(output, rgb, header, wanted))
 
     def _convert(self, msg, settings: Settings):
         if isinstance(msg, CompressedImage):
@@ -342,13 +346,12 @@ class Pipeline:
         request.set_stage(stage)
 
     @staticmethod
-    def build_outgoing(output, rgb, header: Header, request: Request, overlay: bool,
-                       mask: bool = True) -> Outgoing:
-        """All messages of one model output at once: result, union mask and overlay (each
-        optional), answer text (the node's whole output work; benchmarks time it)."""
-        result = conv.output_to_result(output, header, request.request_id, request.instruction)
-        mask, picture = conv.result_extras(output, rgb, header, overlay, mask)
-        return Outgoing(result=result, mask=mask, overlay=picture, answer=output.answer_text)
+    def build_outgoing(output, rgb, header: Header, request: Request, wanted: Wanted) -> Outgoing:
+        """All messages of one model output at once: result, answer text and the ``wanted``
+        extras (the node's whole output work; benchmarks time it)."""
+        out = extras_of(output, rgb, header, wanted)
+        out.result, out.answer = result_message(output, header, request), output.answer_text
+        return out
 
     # -- shutdown ---------------------------------------------------------------------------------
 
@@ -377,3 +380,4 @@ class Pipeline:
     @property
     def worker(self) -> threading.Thread:
         return self._worker
+

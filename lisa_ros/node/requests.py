@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from .frames import Frame, FrameWaiter
 
-__all__ = ["Outgoing", "Request", "RequestQueue", "ResultSequencer", "Cancelled", "Stopping"]
+__all__ = ["Outgoing", "Request", "RequestQueue", "ResultSequencer", "Cancelled", "Stopping", "Wanted"]
 
 
 class Cancelled(Exception):
@@ -39,16 +39,39 @@ class Outgoing:
 
     Attributes:
         result: the ``SegmentationResult`` (``latency_ms`` is stamped at publication), or None
-            for the pictures that follow a published result.
+            for the extras that follow a published result.
         mask: union mask image (mono8), or None.
         overlay: overlay image (rgb8), or None.
         answer: clean answer text for the ``answer`` topic, or None.
+        cloud: the objects' points (sensor_msgs/PointCloud2), or None.
+        label_image: the instance map (sensor_msgs/Image), or None.
+        markers: boxes and labels for rviz (visualization_msgs/MarkerArray), or None.
+        detections: vision_msgs/Detection3DArray, or None.
     """
 
     result: Any
     mask: Any = None
     overlay: Any = None
     answer: str | None = None
+    cloud: Any = None
+    label_image: Any = None
+    markers: Any = None
+    detections: Any = None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """Which optional outputs of a result someone subscribes to (each is built only then)."""
+
+    mask: bool = True
+    overlay: bool = True
+    cloud: bool = False
+    label_image: bool = False
+    markers: bool = False
+    detections: bool = False
+
+    def any(self) -> bool:
+        return any((self.mask, self.overlay, self.cloud, self.label_image, self.markers, self.detections))
 
 
 @dataclass
@@ -62,6 +85,8 @@ class Request:
         instruction: as received.
         received: ``time.monotonic()`` at receipt.
         image: explicit ``sensor_msgs/Image`` (service/action), or None to use camera frames.
+        depth, camera_info: explicit depth image and its intrinsics (service/action), or None to
+            pair them from the depth topics.
         frame: the paired camera frame once known.
         waiter: registered when the frame is the next one (pairing ``next``, or no frame yet).
         deadline: monotonic time after which a missing frame is an error.
@@ -77,6 +102,8 @@ class Request:
     instruction: str
     received: float
     image: Any = None
+    depth: Any = None
+    camera_info: Any = None
     frame: Frame | None = None
     waiter: FrameWaiter | None = None
     deadline: float = 0.0

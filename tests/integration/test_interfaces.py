@@ -16,13 +16,35 @@ EXPECTED_RESULT_FIELDS = {
     "boxes": "sequence<sensor_msgs/RegionOfInterest>",
     "phrases": "sequence<string>",
     "latency_ms": "float",
+    # appended for 3D (grasp planners) and continuous mode: existing fields keep their place
+    "centroids": "sequence<geometry_msgs/Point>",
+    "sizes": "sequence<geometry_msgs/Vector3>",
+    "valid_points": "sequence<uint32>",
+    "status_3d": "sequence<uint8>",
+    "reasons_3d": "sequence<string>",
+    "tracked": "boolean",
+    "frames_since_answer": "uint32",
+    "seconds_since_answer": "float",
 }
+FIRST_RELEASE_FIELDS = 11  # fields of the first release, in order (never renamed, never moved)
 
 
 def test_segmentation_result_fields():
     from lisa_ros.msg import SegmentationResult
 
-    assert SegmentationResult.get_fields_and_field_types() == EXPECTED_RESULT_FIELDS
+    fields = SegmentationResult.get_fields_and_field_types()
+    assert fields == EXPECTED_RESULT_FIELDS
+    assert list(fields)[:FIRST_RELEASE_FIELDS] == list(EXPECTED_RESULT_FIELDS)[:FIRST_RELEASE_FIELDS]
+
+
+def test_segmentation_result_3d_constants_equal_the_core_statuses():
+    from lisa_ros.core.objects3d import Object3DStatus
+    from lisa_ros.msg import SegmentationResult
+
+    assert {status.name: int(status) for status in Object3DStatus} == {
+        name[len("OBJECT3D_"):]: getattr(SegmentationResult, name)
+        for name in dir(SegmentationResult) if name.startswith("OBJECT3D_")}
+    assert SegmentationResult().tracked is False
 
 
 def test_segmentation_result_status_constants():
@@ -62,7 +84,8 @@ def test_segment_service_types():
     from lisa_ros.srv import Segment
 
     assert Segment.Request.get_fields_and_field_types() == {
-        "instruction": "string", "image": "sensor_msgs/Image"}
+        "instruction": "string", "image": "sensor_msgs/Image", "depth": "sensor_msgs/Image",
+        "camera_info": "sensor_msgs/CameraInfo"}
     assert Segment.Response.get_fields_and_field_types() == {"result": "lisa_ros/SegmentationResult"}
     req = Segment.Request(instruction="where is the knife?")
     assert req.image.width == 0 and req.image.height == 0 and len(req.image.data) == 0
@@ -74,7 +97,8 @@ def test_reason_segment_action_types():
     from lisa_ros.msg import SegmentationResult
 
     assert ReasonSegment.Goal.get_fields_and_field_types() == {
-        "instruction": "string", "image": "sensor_msgs/Image"}
+        "instruction": "string", "image": "sensor_msgs/Image", "depth": "sensor_msgs/Image",
+        "camera_info": "sensor_msgs/CameraInfo"}
     assert ReasonSegment.Result.get_fields_and_field_types() == {"result": "lisa_ros/SegmentationResult"}
     assert ReasonSegment.Feedback.get_fields_and_field_types() == {"stage": "string"}
     stages = (ReasonSegment.Feedback.STAGE_QUEUED, ReasonSegment.Feedback.STAGE_ENCODING_IMAGE,

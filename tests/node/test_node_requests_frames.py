@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lisa_ros.node.frames import FrameStore
-from lisa_ros.node.requests import Outgoing, Request, RequestQueue, ResultSequencer
+from lisa_ros.node.requests import Outgoing, Request, RequestQueue, ResultSequencer, Wanted
 
 
 def _request(seq: int) -> Request:
@@ -274,14 +274,14 @@ def test_pipeline_close_answers_pending_requests():
 
 def test_pipeline_skips_pictures_nobody_wants():
     pipe, published = _pipeline(StandIn())
-    pipe.wanted = lambda: (False, False)
+    pipe.wanted = lambda: Wanted(mask=False, overlay=False)
     try:
         request = pipe.submit("service", "q", image=_frame())
         assert request.wait(5)
         assert request.outgoing.result.status == 0 and len(request.outgoing.result.masks) == 1
         time.sleep(0.2)
         assert pipe.pictures == []
-        pipe.wanted = lambda: (True, False)
+        pipe.wanted = lambda: Wanted(mask=True, overlay=False)
         request = pipe.submit("service", "q", image=_frame())
         _wait(lambda: len(pipe.pictures) == 1)
         assert pipe.pictures[0].mask is not None and pipe.pictures[0].overlay is None
