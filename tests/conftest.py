@@ -7,7 +7,10 @@ pytest-xdist workers, CI jobs) never see each other's topics:
   whole run by an ``flock`` on ``$TMPDIR/lisa_ros_domains/<id>.lock`` (released when the
   process exits, even if it crashes), so two live runs never share one;
 - ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: no discovery traffic leaves the machine;
-- ``FASTDDS_DEFAULT_PROFILES_FILE``: the repository's shared-memory profile (config/fastdds_shm.xml).
+- the repository's shared-memory profile (config/fastdds_shm.xml), in the variable that this venv's
+  Fast DDS reads (``fastdds_profile_variables``): ``FASTDDS_DEFAULT_PROFILES_FILE`` for Fast DDS 3
+  (kilted), ``FASTRTPS_DEFAULT_PROFILES_FILE`` for Fast DDS 2 (Jazzy, Humble), which ignores the
+  other name without a word.
 
 Plus the Hugging Face switches for offline, quiet runs. The variables are set in
 ``pytest_configure`` (before collection, since huggingface_hub reads them at import time);
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from importlib import metadata
 import subprocess
 import sys
 import tempfile
@@ -68,11 +72,29 @@ def reserve_domain_id() -> int:
     raise RuntimeError("no free ROS domain id in 1..100 on this machine")
 
 
+# Environment variable naming a Fast DDS XML profile file, by Fast DDS major version. Fast DDS 3
+# still reads the old name, but warns on every participant, so each venv gets only its own.
+PROFILE_VARIABLES = {3: "FASTDDS_DEFAULT_PROFILES_FILE", 2: "FASTRTPS_DEFAULT_PROFILES_FILE"}
+
+
+def fastdds_profile_variables(profile: Path = FASTDDS_PROFILE) -> dict[str, str]:
+    """``{variable: profile}`` for the Fast DDS of this venv (wheel ``ros-fastdds`` 3.x on kilted,
+    ``ros-fastrtps`` 2.x on Jazzy); both variables when neither wheel is installed."""
+    for wheel in ("ros-fastdds", "ros-fastrtps"):
+        try:
+            major = int(metadata.version(wheel).split(".")[0])
+        except metadata.PackageNotFoundError:
+            continue
+        if major in PROFILE_VARIABLES:
+            return {PROFILE_VARIABLES[major]: str(profile)}
+    return {name: str(profile) for name in PROFILE_VARIABLES.values()}
+
+
 def _test_environment() -> dict[str, str]:
     return {
         "ROS_DOMAIN_ID": str(reserve_domain_id()),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
+        **fastdds_profile_variables(),
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "TOKENIZERS_PARALLELISM": "false",

@@ -21,9 +21,10 @@ PROFILE_SEGMENT_BYTES = 8 * 1024 * 1024  # segment_size in config/fastdds_shm.xm
 
 
 def _shm_segments() -> dict[str, int]:
-    """Fast DDS shared-memory segments on this machine: name -> size in bytes."""
+    """Fast DDS shared-memory segments on this machine: name -> size in bytes (``fastdds_*`` from
+    Fast DDS 3, kilted; ``fastrtps_*`` from Fast DDS 2, Jazzy)."""
     sizes = {}
-    for path in SHM_DIR.glob("fastdds_*"):
+    for path in [*SHM_DIR.glob("fastdds_*"), *SHM_DIR.glob("fastrtps_*")]:
         try:
             sizes[path.name] = path.stat().st_size
         except FileNotFoundError:  # another process's participant went away

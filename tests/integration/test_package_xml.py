@@ -70,3 +70,23 @@ def test_runtime_dependencies_declared(package):
               "python3-numpy", "python3-opencv", "launch", "launch_ros"}
     missing = needed - _names(package.exec_depends)
     assert not missing, missing
+
+
+# Keys checked by hand against github ros/rosdistro (commit 8468e88, 2026-08-22): released in both
+# humble/distribution.yaml and jazzy/distribution.yaml (the ROS packages), or in rosdep/python.yaml
+# with one apt name for every Ubuntu release (python3-*). docs/ros-distros.md lists the versions.
+# A new dependency must be checked the same way before it joins this set.
+ROSDEP_KEYS_FOR_HUMBLE_AND_JAZZY = {
+    "ament_cmake", "ament_cmake_python", "rosidl_default_generators", "rosidl_default_runtime",
+    "builtin_interfaces", "lifecycle_msgs", "action_msgs", "std_msgs", "sensor_msgs", "geometry_msgs",
+    "visualization_msgs", "diagnostic_msgs", "std_srvs", "rclpy", "ament_index_python", "cv_bridge",
+    "launch", "launch_ros", "rviz2",
+    "python3-numpy", "python3-opencv", "python3-yaml", "python3-pil", "python3-pytest",
+}
+
+
+def test_every_dependency_is_a_rosdep_key_of_humble_and_jazzy(package):
+    declared = _names(package.buildtool_depends + package.build_depends + package.exec_depends
+                      + package.test_depends)
+    unchecked = declared - ROSDEP_KEYS_FOR_HUMBLE_AND_JAZZY
+    assert not unchecked, f"check these keys against the rosdistro data first: {sorted(unchecked)}"
