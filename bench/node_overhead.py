@@ -259,7 +259,8 @@ class Child:
     def __init__(self, role: str, domain: int):
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                    PYTHONUNBUFFERED="1")
-        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
+        for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):  # Fast DDS 3, 2
+            env.setdefault(name, str(REPO / "config" / "fastdds_shm.xml"))
         self.env = env
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"lisa_bench_{role}_", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", role], env=env,
@@ -437,7 +438,8 @@ def main(argv=None) -> int:
         return 0
 
     # Same transport for every participant of the run (this process included).
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
+    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):  # Fast DDS 3, 2
+        os.environ.setdefault(name, str(REPO / "config" / "fastdds_shm.xml"))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     repeats = 20 if args.quick else 100
     trials = 15 if args.quick else 60

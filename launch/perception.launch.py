@@ -9,7 +9,8 @@ Parameters: the node always starts from the installed config/lisa.yaml; ``params
 file of your own on top (any subset of the keys), and ``model`` / ``clip`` override single keys
 when given. Topic arguments become remaps of the node's relative topics. The Fast DDS
 shared-memory profile (config/fastdds_shm.xml) is selected unless FASTDDS_DEFAULT_PROFILES_FILE
-is already set.
+or FASTRTPS_DEFAULT_PROFILES_FILE is already set (Fast DDS 3 on kilted reads the first, Fast DDS 2 on
+Jazzy and Humble only the second, so both are set).
 """
 import os
 import sys
@@ -26,6 +27,7 @@ NODE_NAME = "lisa"
 PARAMS_FILE = "config/lisa.yaml"
 RVIZ_CONFIG = "config/lisa.rviz"
 FASTDDS_PROFILE = "config/fastdds_shm.xml"
+FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 # How each launch argument reaches the node (tests/node/test_launch_static.py checks these
 # against the node's parameter table and topics).
@@ -58,8 +60,9 @@ def _setup(context):
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     namespace = get("namespace").strip("/")
     actions = []
-    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
-        actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(share, FASTDDS_PROFILE)))
+    if not any(name in os.environ for name in FASTDDS_PROFILE_VARIABLES):
+        actions += [SetEnvironmentVariable(name, os.path.join(share, FASTDDS_PROFILE))
+                    for name in FASTDDS_PROFILE_VARIABLES]
 
     parameters = [os.path.join(share, PARAMS_FILE)]
     if get("params_file"):

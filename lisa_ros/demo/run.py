@@ -27,6 +27,9 @@ from pathlib import Path
 __all__ = ["main"]
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
+# Fast DDS 3 (kilted) reads the first, Fast DDS 2 (Jazzy, Humble) only the second; setting both
+# selects the profile on every distro (Fast DDS 3 logs a deprecation note for the second).
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
 def _fastdds_profile() -> Path | None:
@@ -44,8 +47,8 @@ def demo_environment() -> dict[str, str]:
     if "ROS_AUTOMATIC_DISCOVERY_RANGE" not in os.environ:
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     profile = _fastdds_profile()
-    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ and profile is not None:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    if profile is not None and not any(name in os.environ for name in PROFILE_VARIABLES):
+        env.update(dict.fromkeys(PROFILE_VARIABLES, str(profile)))
     env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     return env
 

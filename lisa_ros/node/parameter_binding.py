@@ -33,15 +33,20 @@ class ParameterBinding:
         base: flattened values of the base parameter file (every row must be there).
         source: what ``base`` came from (for error messages).
         on_change: ``({name: value}) -> None`` for each accepted change (table rows only).
+        post_set: apply changes in a post-set callback (rclpy 3.7+, Iron on) or, False, in the
+            on-set callback itself (Humble's rclpy 3.3 has no post-set callbacks); None: the
+            first where rclpy has it. Tests pass False to run Humble's path here.
     """
 
-    def __init__(self, node, base: dict, source: str, on_change: Callable[[dict], None]):
+    def __init__(self, node, base: dict, source: str, on_change: Callable[[dict], None],
+                 post_set: bool | None = None):
         self._node = node
         self._on_change = on_change
         self._declare(base, source)
         node.add_on_set_parameters_callback(self._on_set)
-        # Post-set callbacks exist from Iron on; on Humble the on-set callback applies values.
-        self._apply_in_on_set = not hasattr(node, "add_post_set_parameters_callback")
+        if post_set is None:
+            post_set = hasattr(node, "add_post_set_parameters_callback")
+        self._apply_in_on_set = not post_set
         if not self._apply_in_on_set:
             node.add_post_set_parameters_callback(self._after_set)
 

@@ -88,7 +88,7 @@ def _non_daemon_threads_left(timeout: float = 1.0) -> bool:
 def _shutdown_executor(executor) -> None:
     try:
         executor.shutdown(timeout_sec=1.0, wait_for_threads=False)
-    except TypeError:  # rclpy before Jazzy: no wait_for_threads
+    except TypeError:  # rclpy before 7.6 (Humble 3.3, Jazzy 7.1): no wait_for_threads
         executor.shutdown(timeout_sec=1.0)
 
 

@@ -174,3 +174,31 @@ def test_invalid_override_stops_startup_with_the_reason(tmp_path):
             LisaNode(context=context, cli_args=["--ros-args", "-p", "pairing:=sideways", "-p", "autostart:=false"])
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("post_set", [True, False])
+def test_binding_applies_changes_with_and_without_post_set_callbacks(post_set):
+    """Both ways the binding applies accepted changes: through a post-set callback (rclpy 3.7+)
+    and, as on Humble (rclpy 3.3 has none), from the on-set callback; rejected values are never
+    applied either way."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from lisa_ros.node.parameter_binding import ParameterBinding
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    try:
+        node = rclpy.create_node("binding_probe", context=context)
+        try:
+            applied = []
+            ParameterBinding(node, P.load_params_file(YAML), str(YAML), applied.append, post_set=post_set)
+            assert node.set_parameters([Parameter("max_queue", value=9)])[0].successful
+            assert not node.set_parameters([Parameter("max_queue", value=0)])[0].successful
+            assert applied == [{"max_queue": 9}]
+            assert node.get_parameter("max_queue").value == 9
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
