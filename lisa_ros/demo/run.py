@@ -27,9 +27,27 @@ from pathlib import Path
 __all__ = ["main"]
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
-# Fast DDS 3 (kilted) reads the first, Fast DDS 2 (Jazzy, Humble) only the second; setting both
-# selects the profile on every distro (Fast DDS 3 logs a deprecation note for the second).
+# Fast DDS 3 (kilted on) reads the first, Fast DDS 2 (Humble, Jazzy) only the second (and
+# Fast DDS 3 warns when the second is set).
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
+
+
+def profile_variables() -> tuple[str, ...]:
+    """The profile variable(s) this ROS install's Fast DDS reads: by ``ROS_DISTRO`` (a sourced
+    install), else by the Fast DDS wheel installed (the PyPI venvs), else both."""
+    from importlib import metadata
+
+    distro = os.environ.get("ROS_DISTRO", "")
+    if distro:
+        return PROFILE_VARIABLES[1:] if distro in FAST_DDS_2_DISTROS else PROFILE_VARIABLES[:1]
+    for wheel, variables in (("ros-fastdds", PROFILE_VARIABLES[:1]), ("ros-fastrtps", PROFILE_VARIABLES[1:])):
+        try:
+            metadata.version(wheel)
+        except metadata.PackageNotFoundError:
+            continue
+        return variables
+    return PROFILE_VARIABLES
 
 
 def _fastdds_profile() -> Path | None:
@@ -48,7 +66,7 @@ def demo_environment() -> dict[str, str]:
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     profile = _fastdds_profile()
     if profile is not None and not any(name in os.environ for name in PROFILE_VARIABLES):
-        env.update(dict.fromkeys(PROFILE_VARIABLES, str(profile)))
+        env.update(dict.fromkeys(profile_variables(), str(profile)))
     env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     return env
 
@@ -98,10 +116,11 @@ def main(argv=None) -> int:
     import rclpy
 
     from lisa_ros.demo import scene_camera as ds
+    from lisa_ros.demo.script import build_script, summary
 
     print(f"lisa-demo: model {args.model}, ROS_DOMAIN_ID {os.environ.get('ROS_DOMAIN_ID')}, "
           f"node log {log_path}", flush=True)
-    steps = ds.build_script(args.count, args.seed)
+    steps = build_script(args.count, args.seed)
     command = [sys.executable, "-m", "lisa_ros.node.lisa_node", "--ros-args",
                "-p", f"model:={args.model}", "-p", f"device:={args.device}", "-p", "pairing:=latest"]
     if args.clip:
@@ -115,7 +134,7 @@ def main(argv=None) -> int:
     try:
         node = ds.DemoNode()
         executor, _ = ds.spin_in_background(node)
-        node.show(steps[0].index, steps[0].image)
+        node.show(steps[0])
         print("lisa-demo: waiting for the node to load the model...", flush=True)
         if not ds.wait_connected(node, args.startup_timeout, alive=lambda: node_proc.poll() is None):
             print(f"lisa-demo: the node did not come up (see {log_path}):\n{_tail(log_path)}", file=sys.stderr)
@@ -123,7 +142,7 @@ def main(argv=None) -> int:
         print(f"lisa-demo: node ready after {time.monotonic() - started:.1f} s; "
               f"{len(steps)} instructions\n", flush=True)
         outcomes = ds.run_script(node, steps, args.timeout, out_dir)
-        print("\n" + ds.summary(outcomes))
+        print("\n" + summary(outcomes))
         print(f"overlays: {out_dir}/", flush=True)
         code = 0 if all(o.result is not None for o in outcomes) else 1
     except KeyboardInterrupt:

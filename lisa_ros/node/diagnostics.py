@@ -84,7 +84,7 @@ class NodeStats:
 
 def build_status(snapshot: dict, *, model: str, device: str, precision: str, backends: dict,
                  backend_warnings: list[str], queue_depth: int, frames_received: int,
-                 hardware_id: str = "") -> DiagnosticStatus:
+                 hardware_id: str = "", depth_received: int = 0) -> DiagnosticStatus:
     """The ``DiagnosticStatus`` of a :meth:`NodeStats.snapshot` plus the model's settings."""
     answered = snapshot["answered"]
     if snapshot["model_state"] == "error":
@@ -107,6 +107,7 @@ def build_status(snapshot: dict, *, model: str, device: str, precision: str, bac
         "backend_warnings": " | ".join(backend_warnings),
         "queue_depth": str(queue_depth),
         "frames_received": str(frames_received),
+        "depth_images_received": str(depth_received),
         "frames_used": str(snapshot["frames_used"]),
         **{f"answered_{name.lower()}": str(count) for name, count in answered.items()},
         "drops": str(answered.get("DROPPED", 0)),

@@ -209,10 +209,12 @@ class LisaNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # publishers first: nothing is answered into the void
+        params = self._values()
+        self.settings.update(params)  # "activate" values (e.g. depth.enabled) take effect now
         # Serving before the subscriptions exist: an instruction that arrives with them is queued.
         self._active = True
         self.pipeline.resume()
-        described = self.inputs.create(self._values())
+        described = self.inputs.create(params)
         self.stats.lifecycle = "active"
         self.get_logger().info(f"active: {described}")
         return result
@@ -343,7 +345,7 @@ class LisaNode(LifecycleNode):
             backends=dict(getattr(segmenter, "backend_names", {}) or {}),
             backend_warnings=list(getattr(segmenter, "backend_warnings", []) or []),
             queue_depth=len(pipeline.queue) + int(pipeline.busy) if pipeline is not None else 0,
-            frames_received=self.frames.received, hardware_id=device,
+            frames_received=self.frames.received, hardware_id=device, depth_received=self.depths.received,
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -51,6 +51,37 @@ def image_msg(rgb: np.ndarray, stamp: tuple[int, int] = (0, 0), frame_id: str = 
     return msg
 
 
+def depth_msg(depth: np.ndarray, stamp: tuple[int, int] = (0, 0), frame_id: str = "camera",
+              encoding: str | None = None):
+    """sensor_msgs/Image of a depth array: ``uint16`` -> 16UC1 (millimetres), ``float32`` ->
+    32FC1 (metres), unless ``encoding`` says otherwise (for bad-input tests)."""
+    from sensor_msgs.msg import Image
+
+    depth = np.ascontiguousarray(depth)
+    if encoding is None:
+        encoding = "16UC1" if depth.dtype == np.uint16 else "32FC1"
+    height, width = depth.shape[:2]
+    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=0,
+                step=width * depth.dtype.itemsize, data=array.array("B", depth.tobytes()))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def camera_info_msg(fx: float, fy: float, cx: float, cy: float, width: int, height: int,
+                    stamp: tuple[int, int] = (0, 0), frame_id: str = "camera"):
+    """sensor_msgs/CameraInfo of a pinhole camera without distortion."""
+    from sensor_msgs.msg import CameraInfo
+
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
 def camera_scene(height: int = 480, width: int = 640, seed: int = 0) -> np.ndarray:
     """A camera-sized version of the tiny model's training scene (two coloured blocks)."""
     import cv2
@@ -156,7 +187,7 @@ class RosClient:
         from rclpy.action import ActionClient
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-        from sensor_msgs.msg import CompressedImage, Image
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
         from std_msgs.msg import String
 
         from lisa_ros.action import ReasonSegment
@@ -179,6 +210,8 @@ class RosClient:
         node.create_subscription(String, "answer", self.answers, reliable)
         node.create_subscription(Image, "overlay", self.overlays, reliable)
         node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics, reliable)
+        self.depth_pub = node.create_publisher(Image, "depth", qos_profile_sensor_data)
+        self.camera_info_pub = node.create_publisher(CameraInfo, "depth/camera_info", qos_profile_sensor_data)
         self.segment = node.create_client(Segment, "segment")
         self.action = ActionClient(node, ReasonSegment, "reason_segment")
         self.change_state = node.create_client(ChangeState, f"{prefix}/change_state")
@@ -238,13 +271,29 @@ class RosClient:
             self.image_pub.publish(msg)
             time.sleep(gap)
 
-    def segment_call(self, instruction: str, image=None, timeout: float = 60.0):
-        from sensor_msgs.msg import Image
+    def segment_call(self, instruction: str, image=None, timeout: float = 60.0, depth=None, camera_info=None):
+        from sensor_msgs.msg import CameraInfo, Image
 
         from lisa_ros.srv import Segment
 
-        request = Segment.Request(instruction=instruction, image=image if image is not None else Image())
+        request = Segment.Request(instruction=instruction, image=image if image is not None else Image(),
+                                  depth=depth if depth is not None else Image(),
+                                  camera_info=camera_info if camera_info is not None else CameraInfo())
         return self.call(self.segment, request, timeout).result
+
+    def subscribe_3d(self) -> dict:
+        """Collectors for the 3D outputs (``objects/points``, ``label_image``, ``objects/markers``);
+        the node builds them only while someone subscribes."""
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image, PointCloud2
+        from visualization_msgs.msg import MarkerArray
+
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+        collectors = {"cloud": Collector(), "label_image": Collector(), "markers": Collector()}
+        for topic, kind, name in (("objects/points", PointCloud2, "cloud"), ("label_image", Image, "label_image"),
+                                  ("objects/markers", MarkerArray, "markers")):
+            self.node.create_subscription(kind, topic, collectors[name], reliable)
+        return collectors
 
     def set_parameters(self, **values) -> list:
         from rcl_interfaces.srv import SetParameters

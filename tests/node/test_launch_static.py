@@ -15,9 +15,10 @@ from lisa_ros.node.parameters import PARAMS_BY_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch" / "perception.launch.py"
-NODE_TOPICS = {"image", "image/compressed", "instruction"}
+NODE_TOPICS = {"image", "image/compressed", "instruction", "depth", "depth/camera_info"}
 REQUIRED_ARGUMENTS = {"model", "clip", "params_file", "namespace", "image_topic", "instruction_topic",
-                      "use_rviz", "log_level", "demo"}
+                      "depth_topic", "depth_info_topic",
+                      "use_rviz", "rviz_fixed_frame", "log_level", "demo"}
 
 
 def _tree() -> ast.Module:
@@ -94,11 +95,15 @@ def test_config_files_exist_and_are_installed():
         assert relative.startswith("config/") and (REPO / relative).is_file(), relative
 
 
-def test_rviz_config_shows_overlay_and_mask():
+def test_rviz_config_shows_overlay_mask_and_objects():
     config = yaml.safe_load((REPO / _constant("RVIZ_CONFIG")).read_text())
     displays = config["Visualization Manager"]["Displays"]
-    topics = {d["Topic"]["Value"] for d in displays if d["Class"] == "rviz_default_plugins/Image"}
-    assert topics == {"/overlay", "/mask"}
+    shown = {(d["Class"], d["Topic"]["Value"]) for d in displays}
+    assert shown == {("rviz_default_plugins/Image", "/overlay"), ("rviz_default_plugins/Image", "/mask"),
+                     ("rviz_default_plugins/MarkerArray", "/objects/markers"),
+                     ("rviz_default_plugins/PointCloud2", "/objects/points")}
+    # every topic rviz shows is remapped into the node's namespace by the launch file
+    assert {topic for _, topic in shown} == {f"/{t}" for t in _constant("RVIZ_TOPICS")}
 
 
 def test_demo_module_exists():
