@@ -53,6 +53,7 @@ class RequestServers:
 
     def __init__(self, node, callback_group):
         self._node = node
+        self.goals_accepted = 0  # reason_segment goals accepted since configure
         self._service = node.create_service(Segment, "segment", self._on_segment, callback_group=callback_group)
         self._action = ActionServer(
             node, ReasonSegment, "reason_segment", execute_callback=self._on_goal_execute,
@@ -92,7 +93,10 @@ class RequestServers:
 
     def _on_goal_request(self, goal) -> GoalResponse:
         node = self._node
-        return GoalResponse.ACCEPT if (node.is_active() and node.pipeline is not None) else GoalResponse.REJECT
+        if not (node.is_active() and node.pipeline is not None):
+            return GoalResponse.REJECT
+        self.goals_accepted += 1
+        return GoalResponse.ACCEPT
 
     def _on_goal_cancel(self, goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT

@@ -112,7 +112,7 @@ class LisaNode(LifecycleNode):
         self.segmenter = None
         self.pipeline: Pipeline | None = None
         self.outputs: NodeOutputs | None = None
-        self._servers: RequestServers | None = None
+        self.servers: RequestServers | None = None
         self.inputs = NodeInputs(self, self.frames, self.depths, self.stats, self._on_instruction, self._input_group)
         self._active = False
         self._closing = False
@@ -203,7 +203,7 @@ class LisaNode(LifecycleNode):
         self.pipeline = Pipeline(segmenter, self.settings, self.frames, self.outputs.publish,
                                  self.stats, self.start_id, wanted=self.outputs.wanted,
                                  warn=self.get_logger().warning, accepting=False, depths=self.depths)
-        self._servers = RequestServers(self, self._request_group)
+        self.servers = RequestServers(self, self._request_group)
         self.stats.lifecycle = "inactive"
         return super().on_configure(state)
 
@@ -296,9 +296,9 @@ class LisaNode(LifecycleNode):
                                                        name="lisa-release", daemon=True)
                     self._releasing.start()
             self._worker_alive = not stopped
-            if self._servers is not None:
-                self._servers.destroy()
-                self._servers = None
+            if self.servers is not None:
+                self.servers.destroy()
+                self.servers = None
             if self.outputs is not None:
                 self.outputs.destroy()
                 self.outputs = None

@@ -242,3 +242,18 @@ def test_missing_or_late_depth_on_the_topics(world):
     world.frame(depth=empty)
     result = world.ask()
     assert list(result.status_3d) == [INVALID_DEPTH] and "zero size" in result.reasons_3d[0]
+
+
+def test_action_goal_with_depth_returns_the_3d(world):
+    from lisa_ros.action import ReasonSegment
+
+    client = world.client
+    assert client.action.wait_for_server(timeout_sec=30)
+    goal = ReasonSegment.Goal(instruction="Where is the mug?", image=image_msg(camera_scene(), (9, 0), FRAME),
+                              depth=depth_msg(np.full((H, W), 0.75, np.float32)),
+                              camera_info=camera_info_msg(F, F, CX, CY, W, H))
+    handle = client.wait_future(client.action.send_goal_async(goal))
+    outcome = client.wait_future(handle.get_result_async())
+    result = outcome.result.result
+    assert outcome.status == 4 and result.status == OK  # GoalStatus SUCCEEDED
+    assert list(result.status_3d) == [OBJ_OK] and result.centroids[0].z == pytest.approx(0.75, abs=1e-3)

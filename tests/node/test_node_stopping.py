@@ -22,6 +22,12 @@ pytestmark = pytest.mark.ros
 OK, NO_TARGET, INVALID_INPUT, DROPPED, ERROR = range(5)
 
 
+def client_wait(future, timeout: float = 30.0):
+    """The result of a client-side future (the client spins in its own thread)."""
+    assert _wait_until(future.done, timeout), "no answer from the node"
+    return future.result()
+
+
 def _wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -182,10 +188,9 @@ def test_goal_accepted_before_deactivation_is_answered_dropped(tiny_model):
         sent = action.send_goal_async(ReasonSegment.Goal(instruction="Where is the mug?",
                                                          image=image_msg(camera_scene(), stamp=(9, 0))))
         deadline = time.monotonic() + 30
-        while not sent.done() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-            _wait_until(sent.done, 0.5)  # no further spin (the execution) before the answer is in
-        goal = sent.result()
+        while world.node.servers.goals_accepted == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)  # the spin that accepts it schedules its execution
+        goal = client_wait(sent)
         assert goal.accepted
 
         assert world.node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
