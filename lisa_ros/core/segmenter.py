@@ -241,7 +241,7 @@ class LisaSegmenter:
             text = f"{text} {suffix}"
         return text
 
-    def _masks(self, features: FrameFeatures, seg_states, answer: str, keep_logits: bool) -> tuple[list[MaskResult], dict]:
+    def _masks(self, features: FrameFeatures, seg_states, answer_ids, keep_logits: bool) -> tuple[list[MaskResult], dict]:
         import torch
 
         if seg_states.shape[0] == 0:
@@ -249,7 +249,7 @@ class LisaSegmenter:
         with torch.inference_mode():
             prompts = self.model.project_seg_states(seg_states)
         return decode_prompts(self.mask_decoder, features.sam_embedding.get(), prompts, features.sam_resize,
-                              seg_phrases(answer), self.device, keep_logits)
+                              seg_phrases(answer_ids, self.tokenizer), self.device, keep_logits)
 
     # -- public calls -------------------------------------------------------------------------
 
@@ -342,13 +342,16 @@ class LisaSegmenter:
         if generated.seg_states.shape[0]:
             notify("decoding_masks")
         timings["new_tokens"] = float(generated.num_tokens)
-        output = self._finish(image, features, hit, generated.seg_states, answer, timings, keep_logits, total)
+        output = self._finish(image, features, hit, generated.seg_states, answer, generated.answer_ids, timings,
+                              keep_logits, total)
         output.answer_ids, output.finished = generated.answer_ids, generated.finished
         return output
 
-    def _finish(self, image, features, hit, seg_states, answer, timings, keep_logits, total) -> SegmentationOutput:
-        """Masks for ``seg_states`` and the output record, shared by both answering modes."""
-        masks, mask_timings = self._masks(features, seg_states, answer, keep_logits)
+    def _finish(self, image, features, hit, seg_states, answer, answer_ids, timings, keep_logits,
+                total) -> SegmentationOutput:
+        """Masks for ``seg_states`` and the output record, shared by both answering modes
+        (phrases come from ``answer_ids``, the answer's token ids)."""
+        masks, mask_timings = self._masks(features, seg_states, answer_ids, keep_logits)
         timings.update(mask_timings)
         if not hit and "sam_encoder" not in timings:
             timings["sam_encoder"] = features.sam_embedding.elapsed_ms(wait=bool(masks))
@@ -383,7 +386,8 @@ class LisaSegmenter:
             )
             with torch.inference_mode():
                 _, seg_states = teacher_forced_states(self.model, prompt.ids, features.clip_tokens, self.seg_token_id)
-            return self._finish(image, features, hit, seg_states, answer, timings, keep_logits, total)
+            answer_ids = prompt.ids[prompt.prompt_length:]
+            return self._finish(image, features, hit, seg_states, answer, answer_ids, timings, keep_logits, total)
 
     def release(self) -> None:
         """Drop the model and cached features and return GPU memory (lifecycle cleanup)."""
