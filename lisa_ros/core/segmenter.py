@@ -30,7 +30,9 @@ from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
 from .resolve import resolve_clip_path, resolve_model_path
 from .results import MaskResult, SegmentationOutput, Status
 from .timing import Stopwatch
-from .validation import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_image, check_instruction
+from .validation import (
+    DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_context, check_image, check_instruction,
+)
 
 __all__ = ["LisaSegmenter", "PRECISIONS", "resolve_precision"]
 
@@ -241,6 +243,14 @@ class LisaSegmenter:
             text = f"{text} {suffix}"
         return text
 
+    def _check_context(self, instruction: str, max_new_tokens: int, answer: str | None = None) -> None:
+        """Refuse (InvalidInputError) a request that cannot fit the model's positions, before
+        any encoder runs (tokenizing costs a fraction of a millisecond; it is repeated later)."""
+        prompt = build_prompt_ids(self.tokenizer, instruction, answer=answer,
+                                  use_im_start_end=self.config.mm_use_im_start_end)
+        positions = len(prompt.ids) - 1 + self.model.num_image_tokens
+        check_context(positions, max_new_tokens, self.config.max_position_embeddings)
+
     def _masks(self, features: FrameFeatures, seg_states, answer_ids, keep_logits: bool) -> tuple[list[MaskResult], dict]:
         import torch
 
@@ -285,12 +295,14 @@ class LisaSegmenter:
             forced_answer: decode this answer ("Sure, [SEG].") instead of the model's choice,
                 through the same generation steps (benchmarks with random weights).
         Raises:
-            InvalidInputError: bad image or instruction (nothing was computed).
+            InvalidInputError: bad image or instruction, or prompt (image tokens included) plus
+                ``max_new_tokens`` longer than the model's context (nothing was computed).
         """
         check_image(image, self.max_image_pixels)
         check_instruction(instruction, self.max_instruction_chars)
         if max_new_tokens is not None and max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1")
+        self._check_context(self._format_instruction(instruction), max_new_tokens or self.max_new_tokens)
         with self._lock, self._on_main_stream():
             return self._segment(
                 image, instruction, frame_key, max_new_tokens or self.max_new_tokens,
@@ -378,6 +390,7 @@ class LisaSegmenter:
 
         check_image(image, self.max_image_pixels)
         check_instruction(instruction, self.max_instruction_chars)
+        self._check_context(instruction, 0, answer=answer)
         with self._lock, self._on_main_stream():
             total = Stopwatch(self.device)
             features, hit, timings = self.encode_image(image)
