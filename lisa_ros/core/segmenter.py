@@ -156,6 +156,9 @@ class LisaSegmenter:
         quantization: str = "none",
         device: str = "auto",
         quantize_skip: str = "default",
+        allow_download: bool = False,
+        revision: str | None = None,
+        clip_revision: str | None = None,
         **options,
     ) -> "LisaSegmenter":
         """Load a model by name (``lisa-tiny``), folder or hub id, with SAM on torch.
@@ -170,17 +173,21 @@ class LisaSegmenter:
             device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
             quantize_skip: ``default`` (keep lm_head, mm_projector, text_hidden_fcs, SAM
                 unquantized) or ``official`` (as the official code: only SAM kept).
+            allow_download: fetch hub ids (model and CLIP) missing from the local Hugging Face
+                cache; by default they must be cached (:mod:`lisa_ros.core.resolve`).
+            revision, clip_revision: branch, tag or commit hash of the model's / CLIP's hub id.
             **options: passed to the constructor (``max_new_tokens``, ``frame_cache_size``...).
         """
         from .quantization import quantize_model
 
         device = resolve_device(device)
         dtype = resolve_precision(precision, device)
-        model_folder = resolve_model_path(name_or_path)
+        model_folder = resolve_model_path(name_or_path, allow_download=allow_download, revision=revision)
         from .config import LisaConfig
 
         vision_tower = LisaConfig.from_file(model_folder / "config.json").vision_tower
-        clip_folder = resolve_clip_path(clip, model_folder, vision_tower)
+        clip_folder = resolve_clip_path(clip, model_folder, vision_tower, allow_download=allow_download,
+                                        revision=clip_revision)
         quantized = quantization not in (None, "none")
         # Quantized layers are built layer by layer on their device from a CPU copy.
         loaded = load_lisa(model_folder, clip_folder, dtype=dtype, device="cpu" if quantized else device)
