@@ -258,7 +258,8 @@ class LisaSegmenter:
         positions = len(prompt.ids) - 1 + self.model.num_image_tokens
         check_context(positions, max_new_tokens, self.config.max_position_embeddings)
 
-    def _masks(self, features: FrameFeatures, seg_states, answer_ids, keep_logits: bool) -> tuple[list[MaskResult], dict]:
+    def _masks(self, features: FrameFeatures, seg_states, answer_ids, keep_logits: bool
+               ) -> tuple[list[MaskResult], dict]:
         import torch
 
         if seg_states.shape[0] == 0:
@@ -387,7 +388,7 @@ class LisaSegmenter:
     def segment_teacher_forced(
         self, image: np.ndarray, instruction: str, answer: str = "[SEG].", keep_logits: bool = False
     ) -> SegmentationOutput:
-        """Masks for a given answer, in one forward pass (the official validation mode, §4.6).
+        """Masks for a given answer, in one forward pass (official validation, model-reference §9.1).
 
         The instruction is used verbatim (no suffix): evaluation builds its own question.
         """

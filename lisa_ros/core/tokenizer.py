@@ -2,7 +2,7 @@
 
 The official checkpoints were trained and run with transformers 4.31's slow ``LlamaTokenizer``
 (``legacy=True``). Its handling of added tokens differs from every later release
-(docs/lisa-reference.md §7.1): around added tokens that are not special (``[SEG]``,
+(docs/model-reference.md §4.1): around added tokens that are not special (``[SEG]``,
 ``<im_start>``, ``<im_end>``) it strips the whitespace on both sides, and then SentencePiece
 encodes each remaining text run on its own, dummy prefix included. We reproduce that here with
 SentencePiece directly, so the ids match the ones the model was trained on (tests compare
