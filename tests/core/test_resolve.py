@@ -173,7 +173,8 @@ def test_the_command_line_tools_take_the_download_flags():
     ]
     for args in parsed:
         assert (args.allow_download, args.revision, args.clip_revision) == (True, "v1.2", "abc")
-    assert segment_cli.build_parser().parse_args(["--model", "m", "--image", "x", "--prompt", "p"]).allow_download is False
+    default = segment_cli.build_parser().parse_args(["--model", "m", "--image", "x", "--prompt", "p"])
+    assert default.allow_download is False and default.revision is None
 
 
 def test_lisa_segment_reports_a_missing_model_with_the_flag_to_use(tmp_path, capsys, monkeypatch):

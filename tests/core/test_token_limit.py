@@ -35,10 +35,12 @@ def encoder_calls(lisa7b_context):
     """How often CLIP and SAM's image encoder ran during the test."""
     model = lisa7b_context.model
     calls = {"clip": 0, "sam": 0}
-    hooks = [
-        model.vision_tower.register_forward_hook(lambda *a: calls.__setitem__("clip", calls["clip"] + 1)),
-        model.sam.image_encoder.patch_embed.register_forward_hook(lambda *a: calls.__setitem__("sam", calls["sam"] + 1)),
-    ]
+
+    def counter(name):
+        return lambda *args: calls.__setitem__(name, calls[name] + 1)
+
+    hooks = [model.vision_tower.register_forward_hook(counter("clip")),
+             model.sam.image_encoder.patch_embed.register_forward_hook(counter("sam"))]
     yield calls
     for hook in hooks:
         hook.remove()
