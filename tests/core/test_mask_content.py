@@ -58,10 +58,7 @@ def test_lisa_tiny_masks_the_target_of_a_synthetic_scene(lisa_tiny, index, size)
     from lisa_ros.eval.metrics import mask_iou
 
     sample = render_scene(0, index, size=size, family="explicit")
-    target = np.zeros(sample.image.shape[:2], np.uint8)
-    for mask in sample.ignore_masks:
-        if mask is not None:
-            target[mask] = 255
+    target = np.where(sample.ignore_mask, 255, 0).astype(np.uint8)  # 1 target, 255 ignore, 0 background
     for mask in sample.target_masks:
         target[mask] = 1
     out = lisa_tiny.segment(sample.image, sample.texts[0])
