@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from .hub_options import add_hub_arguments, hub_options
+
 __all__ = ["main", "build_parser", "format_summary"]
 
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lisa-eval", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="lisa-tiny, a checkpoint folder, or a hub id")
     p.add_argument("--clip", help="CLIP vision tower folder or hub id (default: the checkpoint's)")
+    add_hub_arguments(p)
     p.add_argument("--data", required=True, help="ReasonSeg-format folder (xxx.jpg + xxx.json)")
     p.add_argument("--mode", choices=["generate", "teacher-forced"], default="generate",
                    help="generate: free answers (as deployed); teacher-forced: the official validation")
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         segmenter = LisaSegmenter.from_pretrained(
             args.model, clip=args.clip, precision=args.precision, device=args.device,
-            max_new_tokens=args.max_new_tokens, frame_cache_size=0,
+            max_new_tokens=args.max_new_tokens, frame_cache_size=0, **hub_options(args),
         )
         result = evaluate_folder(
             segmenter, args.data, mode=args.mode, limit=args.limit, families=families,

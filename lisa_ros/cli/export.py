@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .hub_options import add_hub_arguments
+
 __all__ = ["main", "build_parser"]
 
 
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, help="lisa-tiny, a checkpoint folder or a hub id")
     parser.add_argument("--clip", help="CLIP vision tower folder or hub id (default: the checkpoint's)")
+    add_hub_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="export folder (the node's export_dir)")
     parser.add_argument("--parts", type=_parts, default=("decoder", "encoder"),
                         help="comma-separated: decoder, encoder (default both)")
@@ -76,8 +79,9 @@ def _load(args):
     from lisa_ros.core.segmenter import LisaSegmenter, resolve_device, resolve_precision
 
     device = resolve_device(args.device)
-    folder = resolve_model_path(args.model)
-    clip = resolve_clip_path(args.clip, folder, LisaConfig.from_file(folder / "config.json").vision_tower)
+    folder = resolve_model_path(args.model, allow_download=args.allow_download, revision=args.revision)
+    clip = resolve_clip_path(args.clip, folder, LisaConfig.from_file(folder / "config.json").vision_tower,
+                             allow_download=args.allow_download, revision=args.clip_revision)
     loaded = load_lisa(folder, clip, dtype=resolve_precision(args.llm_precision, device), device=device,
                        sam_dtype=torch.float32)
     # The exported graphs compute in fp32; so must the torch path they are compared with.

@@ -38,6 +38,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .hub_options import add_hub_arguments, hub_options
+
 __all__ = ["main", "build_parser"]
 
 
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lisa-segment", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="lisa-tiny, a checkpoint folder, or a hub id")
     parser.add_argument("--clip", help="CLIP vision tower folder or hub id (default: the checkpoint's)")
+    add_hub_arguments(parser)
     parser.add_argument("--image", required=True, help="image file (any format OpenCV reads)")
     parser.add_argument("--prompt", required=True, help="the instruction")
     parser.add_argument("--out", help="folder for mask PNGs and the overlay (default: none written)")
@@ -190,6 +193,7 @@ def run(args: argparse.Namespace) -> dict:
         device=args.device,
         max_new_tokens=args.max_new_tokens,
         prompt_suffix=SEG_PROMPT_SUFFIX if args.prompt_suffix is None else args.prompt_suffix,
+        **hub_options(args),
     )
     output = segmenter.segment(image, args.prompt, reference=args.reference)
     output = output.without_small_components(args.min_component_area)

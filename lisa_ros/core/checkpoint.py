@@ -1,4 +1,4 @@
-"""Reading and writing checkpoints in the official LISA layout (docs/lisa-reference.md §2).
+"""Reading and writing checkpoints in the official LISA layout (docs/model-reference.md §3).
 
 A LISA folder holds ``config.json``, ``generation_config.json``, the tokenizer
 (``tokenizer.model``, ``added_tokens.json``, ``special_tokens_map.json``,

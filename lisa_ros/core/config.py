@@ -2,7 +2,7 @@
 
 The official checkpoints store a LLaVA-v1 ``config.json`` (``model_type: "llava"``) that mixes
 LLaMA hyper-parameters, LLaVA vision fields and two LISA fields (``out_dim``,
-``train_mask_decoder``); see docs/lisa-reference.md §1.2. SAM's architecture is not in the
+``train_mask_decoder``); see docs/model-reference.md §2.2. SAM's architecture is not in the
 config: it is read off the tensor shapes (:mod:`lisa_ros.core.sam_builder`).
 """
 

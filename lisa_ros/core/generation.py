@@ -5,8 +5,8 @@ Two implementations of the same computation:
 * :func:`generate_fast`: one prefill pass over the prompt, then one token per step with a KV
   cache. The state that predicts each ``[SEG]`` is kept as it is produced, so the prompt pass
   and the decode steps together provide every ``[SEG]`` state.
-* :func:`generate_reference`: the official LISA v1 flow, literally (docs/lisa-reference.md
-  §3.5-§3.6): no cache, CLIP re-run and the whole sequence recomputed at every step, and the
+* :func:`generate_reference`: the official LISA v1 flow, literally (docs/model-reference.md
+  §6.2-§6.3): no cache, CLIP re-run and the whole sequence recomputed at every step, and the
   ``[SEG]`` states picked from the final step's states with the official index shift
   (``ids[1:] == seg`` after ``N - 1`` prepended ``False`` for the expanded image). Slow on
   purpose; tests prove both give the same tokens and masks, benchmarks measure the gap.
@@ -222,7 +222,8 @@ def generate_reference(
 def teacher_forced_states(
     model, ids: list[int], image_tokens: torch.Tensor, seg_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward pass over a whole conversation (the official validation mode, §4.6).
+    """One forward pass over a whole conversation (the official validation mode,
+    docs/model-reference.md §9.1).
 
     Args:
         ids: conversation ids (prompt and answer) with one image placeholder.

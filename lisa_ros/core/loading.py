@@ -157,7 +157,7 @@ def load_lisa(
     model.to(device)
     model.vision_tower.to(device=device, dtype=dtype)
     if sam_dtype == torch.float16:
-        # LISA runs SAM's neck in fp32 under fp16 (docs/lisa-reference.md §1.6 c).
+        # LISA runs SAM's neck in fp32 under fp16 (docs/model-reference.md §2.4).
         model.sam.image_encoder.neck.float()
     model.eval().requires_grad_(False)
     return LoadedLisa(

@@ -1,8 +1,9 @@
-"""From SAM's low-resolution logits to masks, boxes and phrases in the source image frame."""
+"""From SAM's low-resolution logits to masks and boxes in the source image frame; phrases from the answer's ids."""
 
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -63,15 +64,29 @@ def drop_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
     return np.concatenate(([False], keep))[labels]
 
 
-_SEG_SPLIT = re.compile(r"\[SEG\]")
 _LEADING_JOINER = re.compile(r"^(and|or|then|also)\s+", re.IGNORECASE)
 
 
-def seg_phrases(answer: str) -> list[str]:
-    """The text before each ``[SEG]`` (since the previous one), without joining words.
+def seg_phrases(answer_ids: Sequence[int], tokenizer) -> list[str]:
+    """The answer text before each ``[SEG]`` token (since the previous one), without joining words.
 
-    "The mug [SEG] and the cup [SEG]." gives ["The mug", "the cup"]; "Sure, [SEG]." gives
-    ["Sure"].
+    Args:
+        answer_ids: generated token ids (EOS may be included).
+        tokenizer: the :class:`~lisa_ros.core.tokenizer.LisaTokenizer` (its ``seg_token_id``
+            and ``decode_answer``).
+    Returns:
+        one phrase per ``[SEG]`` token, in order: "The mug [SEG] and the cup [SEG]." gives
+        ["The mug", "the cup"]; "Sure, [SEG]." gives ["Sure"].
+
+    Split at the token ids, never at the decoded text: the characters "[SEG]" written as
+    ordinary text stay inside their phrase (escaped, as in the answer) and open no new one.
     """
-    pieces = _SEG_SPLIT.split(answer)[:-1]
-    return [_LEADING_JOINER.sub("", piece.strip(" ,;:.")).strip() for piece in pieces]
+    phrases, segment = [], []
+    for index in answer_ids:
+        if int(index) == tokenizer.seg_token_id:
+            text = tokenizer.decode_answer(segment)
+            phrases.append(_LEADING_JOINER.sub("", text.strip(" ,;:.")).strip())
+            segment = []
+        else:
+            segment.append(int(index))
+    return phrases

@@ -1,4 +1,5 @@
-"""Image preprocessing for LISA's two image encoders, exactly as the official run (§3.4).
+"""Image preprocessing for LISA's two image encoders, exactly as the official run
+(docs/model-reference.md §5).
 
 Both take the same source image: an ``HxWx3`` ``uint8`` RGB array, rows top to bottom.
 

@@ -2,7 +2,7 @@
 
 Used to build full-size models with random weights for benchmarks (speed does not depend on
 the weight values) and to check shape inference against the real thing. Values from
-docs/lisa-reference.md §1.2, §1.3 and §1.6.
+docs/model-reference.md §2.2 to §2.4.
 """
 
 from __future__ import annotations

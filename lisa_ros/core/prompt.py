@@ -1,6 +1,6 @@
 """The conversation LISA was trained on: LLaVA's ``llava_v1`` template with one image.
 
-Prompt text (docs/lisa-reference.md §3.3), with ``{user}`` the instruction::
+Prompt text (docs/model-reference.md §4.2-§4.3), with ``{user}`` the instruction::
 
     "{SYSTEM} USER: <im_start><image><im_end>\\n{user} ASSISTANT:"
 

@@ -3,7 +3,7 @@
 Which linear layers are quantized matters for masks. The official 4/8-bit path (transformers
 4.31 with ``llm_int8_skip_modules=["visual_model"]``) also quantizes ``lm_head``,
 ``mm_projector`` and ``text_hidden_fcs``: the last one turns ``[SEG]`` states into SAM prompts,
-and quantizing it degrades masks (docs/lisa-reference.md §3.2, §9). Our default keeps those
+and quantizing it degrades masks (docs/model-reference.md §8). Our default keeps those
 three and SAM in the run precision; ``skip="official"`` reproduces the official choice. CLIP
 is never quantized (the official code loads it after quantization).
 """

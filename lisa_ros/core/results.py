@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .tokenizer import ESCAPED_SEG_TEXT, SEG_TOKEN
+
 if TYPE_CHECKING:  # the 3D types stay out of light imports
     from .depth import Intrinsics
     from .objects3d import Object3D, Object3DSettings
@@ -32,7 +34,8 @@ class MaskResult:
         score: SAM's predicted IoU for this mask (its IoU head; higher is better, about 0..1).
         box: ``(x_min, y_min, x_max, y_max)`` in source pixels, max exclusive; all zero when
             the mask is empty.
-        phrase: the answer text before this ``[SEG]`` (since the previous one).
+        phrase: the answer text before this ``[SEG]`` token (since the previous one), as
+            the answer writes it (characters "[SEG]" that were text read ``\\[SEG\\]``).
         logits: ``float32 [H, W]`` mask logits (threshold 0), kept only when asked for.
         object3d: the mask's 3D result (:class:`~lisa_ros.core.objects3d.Object3D`: status,
             centroid and size in metres, points), set by :meth:`SegmentationOutput.with_3d`;
@@ -57,7 +60,9 @@ class SegmentationOutput:
 
     Attributes:
         status: OK when at least one mask, NO_TARGET when the answer has no ``[SEG]``.
-        answer: answer text with ``[SEG]`` markers where masks attach ("Sure, [SEG].").
+        answer: answer text with ``[SEG]`` markers where masks attach ("Sure, [SEG]."): one
+            marker per mask. Characters "[SEG]" the model wrote as ordinary text (not the
+            token) read ``\\[SEG\\]`` (:data:`~lisa_ros.core.tokenizer.ESCAPED_SEG_TEXT`).
         masks: one per ``[SEG]``, in answer order.
         image_size: (H, W) of the source image.
         timings: milliseconds per stage (``clip``, ``sam_encoder``, ``prefill``, ``decode``,
@@ -105,8 +110,9 @@ class SegmentationOutput:
 
     @property
     def answer_text(self) -> str:
-        """The answer without ``[SEG]`` markers, whitespace tidied (for speech or display)."""
-        text = self.answer.replace("[SEG]", " ")
+        """The answer without ``[SEG]`` markers, whitespace tidied (for speech or display);
+        characters "[SEG]" the model wrote as text read as written."""
+        text = self.answer.replace(SEG_TOKEN, " ").replace(ESCAPED_SEG_TEXT, SEG_TOKEN)
         text = " ".join(text.split())
         for mark in (".", ",", "!", "?", ";", ":"):
             text = text.replace(f" {mark}", mark)

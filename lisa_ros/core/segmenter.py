@@ -30,7 +30,9 @@ from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
 from .resolve import resolve_clip_path, resolve_model_path
 from .results import MaskResult, SegmentationOutput, Status
 from .timing import Stopwatch
-from .validation import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_image, check_instruction
+from .validation import (
+    DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_context, check_image, check_instruction,
+)
 
 __all__ = ["LisaSegmenter", "PRECISIONS", "resolve_precision"]
 
@@ -154,6 +156,9 @@ class LisaSegmenter:
         quantization: str = "none",
         device: str = "auto",
         quantize_skip: str = "default",
+        allow_download: bool = False,
+        revision: str | None = None,
+        clip_revision: str | None = None,
         **options,
     ) -> "LisaSegmenter":
         """Load a model by name (``lisa-tiny``), folder or hub id, with SAM on torch.
@@ -168,17 +173,21 @@ class LisaSegmenter:
             device: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``.
             quantize_skip: ``default`` (keep lm_head, mm_projector, text_hidden_fcs, SAM
                 unquantized) or ``official`` (as the official code: only SAM kept).
+            allow_download: fetch hub ids (model and CLIP) missing from the local Hugging Face
+                cache; by default they must be cached (:mod:`lisa_ros.core.resolve`).
+            revision, clip_revision: branch, tag or commit hash of the model's / CLIP's hub id.
             **options: passed to the constructor (``max_new_tokens``, ``frame_cache_size``...).
         """
         from .quantization import quantize_model
 
         device = resolve_device(device)
         dtype = resolve_precision(precision, device)
-        model_folder = resolve_model_path(name_or_path)
+        model_folder = resolve_model_path(name_or_path, allow_download=allow_download, revision=revision)
         from .config import LisaConfig
 
         vision_tower = LisaConfig.from_file(model_folder / "config.json").vision_tower
-        clip_folder = resolve_clip_path(clip, model_folder, vision_tower)
+        clip_folder = resolve_clip_path(clip, model_folder, vision_tower, allow_download=allow_download,
+                                        revision=clip_revision)
         quantized = quantization not in (None, "none")
         # Quantized layers are built layer by layer on their device from a CPU copy.
         loaded = load_lisa(model_folder, clip_folder, dtype=dtype, device="cpu" if quantized else device)
@@ -241,7 +250,16 @@ class LisaSegmenter:
             text = f"{text} {suffix}"
         return text
 
-    def _masks(self, features: FrameFeatures, seg_states, answer: str, keep_logits: bool) -> tuple[list[MaskResult], dict]:
+    def _check_context(self, instruction: str, max_new_tokens: int, answer: str | None = None) -> None:
+        """Refuse (InvalidInputError) a request that cannot fit the model's positions, before
+        any encoder runs (tokenizing costs a fraction of a millisecond; it is repeated later)."""
+        prompt = build_prompt_ids(self.tokenizer, instruction, answer=answer,
+                                  use_im_start_end=self.config.mm_use_im_start_end)
+        positions = len(prompt.ids) - 1 + self.model.num_image_tokens
+        check_context(positions, max_new_tokens, self.config.max_position_embeddings)
+
+    def _masks(self, features: FrameFeatures, seg_states, answer_ids, keep_logits: bool
+               ) -> tuple[list[MaskResult], dict]:
         import torch
 
         if seg_states.shape[0] == 0:
@@ -249,7 +267,7 @@ class LisaSegmenter:
         with torch.inference_mode():
             prompts = self.model.project_seg_states(seg_states)
         return decode_prompts(self.mask_decoder, features.sam_embedding.get(), prompts, features.sam_resize,
-                              seg_phrases(answer), self.device, keep_logits)
+                              seg_phrases(answer_ids, self.tokenizer), self.device, keep_logits)
 
     # -- public calls -------------------------------------------------------------------------
 
@@ -285,12 +303,14 @@ class LisaSegmenter:
             forced_answer: decode this answer ("Sure, [SEG].") instead of the model's choice,
                 through the same generation steps (benchmarks with random weights).
         Raises:
-            InvalidInputError: bad image or instruction (nothing was computed).
+            InvalidInputError: bad image or instruction, or prompt (image tokens included) plus
+                ``max_new_tokens`` longer than the model's context (nothing was computed).
         """
         check_image(image, self.max_image_pixels)
         check_instruction(instruction, self.max_instruction_chars)
         if max_new_tokens is not None and max_new_tokens < 1:
             raise InvalidInputError("max_new_tokens must be at least 1")
+        self._check_context(self._format_instruction(instruction), max_new_tokens or self.max_new_tokens)
         with self._lock, self._on_main_stream():
             return self._segment(
                 image, instruction, frame_key, max_new_tokens or self.max_new_tokens,
@@ -342,13 +362,16 @@ class LisaSegmenter:
         if generated.seg_states.shape[0]:
             notify("decoding_masks")
         timings["new_tokens"] = float(generated.num_tokens)
-        output = self._finish(image, features, hit, generated.seg_states, answer, timings, keep_logits, total)
+        output = self._finish(image, features, hit, generated.seg_states, answer, generated.answer_ids, timings,
+                              keep_logits, total)
         output.answer_ids, output.finished = generated.answer_ids, generated.finished
         return output
 
-    def _finish(self, image, features, hit, seg_states, answer, timings, keep_logits, total) -> SegmentationOutput:
-        """Masks for ``seg_states`` and the output record, shared by both answering modes."""
-        masks, mask_timings = self._masks(features, seg_states, answer, keep_logits)
+    def _finish(self, image, features, hit, seg_states, answer, answer_ids, timings, keep_logits,
+                total) -> SegmentationOutput:
+        """Masks for ``seg_states`` and the output record, shared by both answering modes
+        (phrases come from ``answer_ids``, the answer's token ids)."""
+        masks, mask_timings = self._masks(features, seg_states, answer_ids, keep_logits)
         timings.update(mask_timings)
         if not hit and "sam_encoder" not in timings:
             timings["sam_encoder"] = features.sam_embedding.elapsed_ms(wait=bool(masks))
@@ -365,7 +388,7 @@ class LisaSegmenter:
     def segment_teacher_forced(
         self, image: np.ndarray, instruction: str, answer: str = "[SEG].", keep_logits: bool = False
     ) -> SegmentationOutput:
-        """Masks for a given answer, in one forward pass (the official validation mode, §4.6).
+        """Masks for a given answer, in one forward pass (official validation, model-reference §9.1).
 
         The instruction is used verbatim (no suffix): evaluation builds its own question.
         """
@@ -375,6 +398,7 @@ class LisaSegmenter:
 
         check_image(image, self.max_image_pixels)
         check_instruction(instruction, self.max_instruction_chars)
+        self._check_context(instruction, 0, answer=answer)
         with self._lock, self._on_main_stream():
             total = Stopwatch(self.device)
             features, hit, timings = self.encode_image(image)
@@ -383,7 +407,8 @@ class LisaSegmenter:
             )
             with torch.inference_mode():
                 _, seg_states = teacher_forced_states(self.model, prompt.ids, features.clip_tokens, self.seg_token_id)
-            return self._finish(image, features, hit, seg_states, answer, timings, keep_logits, total)
+            answer_ids = prompt.ids[prompt.prompt_length:]
+            return self._finish(image, features, hit, seg_states, answer, answer_ids, timings, keep_logits, total)
 
     def release(self) -> None:
         """Drop the model and cached features and return GPU memory (lifecycle cleanup)."""

@@ -2,7 +2,7 @@
 
 The official checkpoints were trained and run with transformers 4.31's slow ``LlamaTokenizer``
 (``legacy=True``). Its handling of added tokens differs from every later release
-(docs/lisa-reference.md §7.1): around added tokens that are not special (``[SEG]``,
+(docs/model-reference.md §4.1): around added tokens that are not special (``[SEG]``,
 ``<im_start>``, ``<im_end>``) it strips the whitespace on both sides, and then SentencePiece
 encodes each remaining text run on its own, dummy prefix included. We reproduce that here with
 SentencePiece directly, so the ids match the ones the model was trained on (tests compare
@@ -10,6 +10,9 @@ against ids recorded with transformers 4.31).
 
 One deliberate difference: text that comes from a user is plain text. A user writing
 ``[SEG]`` or ``</s>`` gets those characters tokenized as characters, never the control tokens.
+The same holds on the way out: a ``[SEG]`` marker in a decoded answer stands for the token
+only; the characters "[SEG]" written as ordinary sub-word pieces read ``\\[SEG\\]``
+(:data:`ESCAPED_SEG_TEXT`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from typing import Iterable, Sequence
 
 from .errors import CheckpointError
 
-__all__ = ["LisaTokenizer", "TextPart", "SEG_TOKEN", "IM_START_TOKEN", "IM_END_TOKEN"]
+__all__ = ["LisaTokenizer", "TextPart", "SEG_TOKEN", "ESCAPED_SEG_TEXT", "IM_START_TOKEN", "IM_END_TOKEN"]
 
 SEG_TOKEN = "[SEG]"
+# How the characters "[SEG]" read in a decoded answer when the model wrote them as text, not as
+# the token: so that every "[SEG]" in an answer is a mask marker and nothing else.
+ESCAPED_SEG_TEXT = "\\[SEG\\]"
 IM_START_TOKEN = "<im_start>"
 IM_END_TOKEN = "<im_end>"
 
@@ -168,13 +174,16 @@ class LisaTokenizer:
         4.31 loses the spaces around ``[SEG]`` when tokenizing, so we put them back by rule:
         a space before a marker that follows text, a space after it when a word follows
         ("Sure, [SEG].", "the mug [SEG] and the cup [SEG]."). EOS and BOS are dropped.
+        Text pieces that spell "[SEG]" become :data:`ESCAPED_SEG_TEXT`, so the answer holds
+        exactly one ``[SEG]`` per ``[SEG]`` token (the marker has no overlap with itself, so
+        no other "[SEG]" can form across a marker).
         """
         pieces: list[str] = []
         run: list[int] = []
 
         def flush() -> None:
             if run:
-                pieces.append(self.sp.decode(list(run)))
+                pieces.append(self.sp.decode(list(run)).replace(SEG_TOKEN, ESCAPED_SEG_TEXT))
                 run.clear()
 
         base_size = self.sp.get_piece_size()

@@ -8,6 +8,7 @@ from .errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS", "DEFAULT_MAX_INSTRUCTION_CHARS", "MAX_ASPECT_RATIO", "check_image", "check_instruction",
+    "check_context",
 ]
 
 DEFAULT_MAX_IMAGE_PIXELS = 16_000_000
@@ -58,3 +59,24 @@ def check_instruction(instruction, max_chars: int = DEFAULT_MAX_INSTRUCTION_CHAR
     if "\x00" in instruction:
         raise InvalidInputError("instruction contains a NUL character")
     return instruction
+
+
+def check_context(prompt_positions: int, max_new_tokens: int, context: int) -> None:
+    """Refuse a request whose prompt plus answer budget cannot fit the model's positions.
+
+    Args:
+        prompt_positions: the prompt's token ids with the image placeholder counted as the
+            CLIP tokens it becomes (for teacher forcing: prompt and answer).
+        max_new_tokens: most tokens the answer may take (0 when the answer is given).
+        context: the language model's ``max_position_embeddings`` (LISA-7B: 2048).
+    Raises:
+        InvalidInputError: ``prompt_positions + max_new_tokens > context``. A character limit
+            alone does not prevent it: text without pieces of its own (CJK, emoji) falls back
+            to UTF-8 bytes, up to four tokens per character.
+    """
+    if prompt_positions + max_new_tokens > context:
+        raise InvalidInputError(
+            f"prompt of {prompt_positions} positions (image tokens included) plus max_new_tokens "
+            f"{max_new_tokens} exceeds the model's context of {context} positions "
+            "(max_position_embeddings); shorten the instruction or lower max_new_tokens"
+        )

@@ -6,7 +6,7 @@ top-left pixel's centre. Shapes are labelme-style dicts::
     {"label": "target" | "ignore" | ..., "points": [[x, y], ...], "group_id": int | None,
      "shape_type": "polygon", "flags": {}}
 
-Rasterisation (official ReasonSeg, docs/lisa-reference.md section 4.5), reproduced exactly:
+Rasterisation (official ReasonSeg, docs/model-reference.md §9.3), reproduced exactly:
 
 1. shapes whose label is ``"flag"`` (any case) are skipped;
 2. points are cast to int32 the way ``np.array(points, dtype=np.int32)`` does: truncation

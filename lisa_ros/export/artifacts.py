@@ -10,6 +10,10 @@ An export folder (``lisa-export --out DIR``, the node's ``export_dir``) contains
 ``manifest.json``                 one record per artifact (below)
 ================================  ==========================================================
 
+A record's ``file`` is a path relative to the folder, and must stay inside it once resolved
+(symlinks followed): :func:`artifact_path` refuses absolute paths, ``..`` escapes and links that
+lead out, so a manifest cannot make a runtime load an arbitrary file on the machine.
+
 Each ONNX file also carries its record's essentials in its ``metadata_props`` (keys
 ``lisa_ros.*``), so a lone ONNX file still says which weights it came from. Engines have no
 metadata: their record in the manifest is the only proof of origin.
@@ -38,7 +42,7 @@ from pathlib import Path
 
 __all__ = [
     "MANIFEST_NAME", "FORMAT", "ArtifactSpec", "ONNX_ARTIFACTS", "engine_name", "engine_file",
-    "read_manifest", "write_manifest", "utc_now", "METADATA_PREFIX",
+    "read_manifest", "write_manifest", "utc_now", "METADATA_PREFIX", "artifact_path",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -85,6 +89,29 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def artifact_path(folder: str | Path, file: str) -> Path:
+    """The artifact a manifest record names, resolved (symlinks followed) inside ``folder``.
+
+    Raises:
+        ValueError: ``file`` is absolute, or resolves outside the (resolved) export folder.
+    """
+    folder = Path(folder).expanduser()
+    if Path(file).is_absolute():
+        raise ValueError(f"manifest names {file!r}, an absolute path outside the export folder {folder}")
+    root = folder.resolve()
+    target = (root / file).resolve()
+    if not target.is_relative_to(root):
+        raise ValueError(f"manifest names {file!r}, which resolves to {target}, outside the export folder {root}")
+    return target
+
+
+def _exists_inside(folder: Path, file: str) -> bool:
+    try:
+        return artifact_path(folder, file).is_file()
+    except ValueError:
+        return False
+
+
 def read_manifest(folder: str | Path) -> dict | None:
     """The folder's manifest, or None when it has none. Raises ValueError on a foreign format."""
     path = Path(folder) / MANIFEST_NAME
@@ -99,8 +126,9 @@ def read_manifest(folder: str | Path) -> dict | None:
 def write_manifest(folder: str | Path, records: dict[str, dict], extra: dict | None = None) -> dict:
     """Merge ``records`` into the folder's manifest and write it.
 
-    Records of artifacts not rewritten now are kept while their file still exists (each
-    record carries its own weights hash, so an older one can never be mistaken for new).
+    Records of artifacts not rewritten now are kept while their file still exists inside the
+    folder (each record carries its own weights hash, so an older one can never be mistaken for
+    new); records naming files outside it are dropped.
     """
     folder = Path(folder)
     try:
@@ -110,7 +138,7 @@ def write_manifest(folder: str | Path, records: dict[str, dict], extra: dict | N
     artifacts = {
         name: record
         for name, record in manifest.get("artifacts", {}).items()
-        if (folder / record.get("file", "")).is_file()
+        if _exists_inside(folder, record.get("file", ""))
     }
     artifacts.update(records)
     manifest = {"format": FORMAT, "updated_utc": utc_now(), **(extra or {}), "artifacts": artifacts}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .artifacts import ONNX_ARTIFACTS, engine_file, engine_name, read_manifest
+from .artifacts import ONNX_ARTIFACTS, artifact_path, engine_file, engine_name, read_manifest
 
 __all__ = ["BACKENDS", "PARTS", "attach_backends", "make_backend", "locate_artifact", "ArtifactNotUsable"]
 
@@ -27,7 +27,8 @@ def locate_artifact(folder: str | Path, part: str, backend: str) -> tuple[Path, 
     manifest record (``None`` when the folder has no manifest, or it does not list the file).
 
     Raises:
-        ArtifactNotUsable: no such folder or file.
+        ArtifactNotUsable: no such folder or file, or a manifest ``file`` that lies outside the
+            folder (absolute, ``..``, or a symlink leading out).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -41,7 +42,10 @@ def locate_artifact(folder: str | Path, part: str, backend: str) -> tuple[Path, 
     record = (manifest or {}).get("artifacts", {}).get(key)
     if record is not None:
         file = record.get("file", file)
-    path = folder / file
+    try:
+        path = artifact_path(folder, file)
+    except ValueError as exc:
+        raise ArtifactNotUsable(str(exc)) from None
     if not path.is_file():
         hint = " (lisa-export --tensorrt builds it)" if backend == "tensorrt" else " (lisa-export writes it)"
         raise ArtifactNotUsable(f"{path} not found{hint}")

@@ -9,7 +9,7 @@ from lisa_ros.core.sam_builder import SamShape, build_sam, infer_sam_shape
 
 from lisa_ros.core.presets import SAM_VIT_H as VIT_H
 
-# The LISA-7B-v1 config.json fields (docs/lisa-reference.md §1.2).
+# The LISA-7B-v1 config.json fields (docs/model-reference.md §2.2).
 LISA_7B_CONFIG = {
     "architectures": ["LISAForCausalLM"], "model_type": "llava", "bos_token_id": 1, "eos_token_id": 2,
     "pad_token_id": 0, "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 11008,
@@ -53,7 +53,7 @@ def test_vit_h_shape_is_inferred_from_tensor_shapes():
     with torch.device("meta"):
         sam = build_sam(VIT_H)
     shapes = _shapes_of(sam)
-    # The tensors of the official checkpoint (§2.4).
+    # The tensors of the official checkpoint (docs/model-reference.md §3.2).
     assert shapes["image_encoder.blocks.7.attn.rel_pos_h"] == (127, 80)
     assert shapes["image_encoder.blocks.0.attn.rel_pos_h"] == (27, 80)
     assert shapes["prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"] == (2, 128)

@@ -1,4 +1,4 @@
-"""The ROS-free half of lisa_ros stays ROS-free (design.md: only lisa_ros/node imports rclpy).
+"""The ROS-free half of lisa_ros stays ROS-free (docs/architecture.md: only lisa_ros/node imports rclpy).
 
 Two checks over lisa_ros/{core,data,eval,train,export}:
 - dynamic: in a child interpreter where every ROS module is made unimportable, each module of

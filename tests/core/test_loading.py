@@ -132,11 +132,13 @@ def test_pickled_code_in_weights_is_refused(tiny_official, tmp_path):
 
 
 def test_unknown_names_and_offline_hub_ids_give_clear_errors(monkeypatch):
-    with pytest.raises(CheckpointError, match="neither a bundled model"):
+    with pytest.raises(CheckpointError, match="does not exist.*not a bundled model"):
         resolve_model_path("no-such-model")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelNotAvailableError, match="huggingface-cli download xinlai/LISA-7B-v1"):
+    with pytest.raises(ModelNotAvailableError, match="not in the local Hugging Face cache.*allow_download"):
         resolve_model_path("xinlai/LISA-7B-v1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailableError, match="HF_HUB_OFFLINE is set"):
+        resolve_model_path("xinlai/LISA-7B-v1", allow_download=True)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32])

@@ -92,8 +92,14 @@ def test_half_precision_load_of_the_same_weights_matches(official, dtype):
     with torch.inference_mode():
         low_ref, _ = model.decode_masks(embedding, prompts)
         low, iou = runner(embedding.to(dtype), prompts.to(dtype))
+        low_half, _ = half.decode_masks(embedding.to(dtype), prompts.to(dtype))
     assert low.dtype == torch.float32 and iou.shape == (3, 1)
-    assert (low - low_ref).abs().max().item() < 0.05
+    # Only the inputs were rounded to half: within 1% of the logits' scale (the taught decoder's
+    # logits reach about 70; bf16 input rounding moves them by about 0.3), and closer to the
+    # fp32 reference than torch computing in half.
+    error = (low - low_ref).abs().max().item()
+    assert error < 0.01 * low_ref.abs().max().item()
+    assert error < (low_half.float() - low_ref).abs().max().item()
 
 
 def test_lone_onnx_file_uses_its_metadata_and_refuses_without_it(official, tmp_path):

@@ -8,13 +8,19 @@ import pytest
 
 from lisa_ros.export.trt_engine import tensorrt_unavailable
 
+# The taught tiny checkpoint's mask logits reach about 70; the encoder's fp32 round-off, carried
+# through its decoder, moves them by up to about 2e-4 (measured), past lisa-export's default
+# absolute tolerance of 1e-4. 1e-3 is still 1.5e-5 of that scale.
+ATOL = 1e-3
+
 
 def test_cli_exports_verifies_and_reports(checkpoint_folder, tmp_path, repo_root):
     out = tmp_path / "exports"
     report_path = tmp_path / "parity.json"
     proc = subprocess.run(
         [sys.executable, "-m", "lisa_ros.cli.export", "--model", str(checkpoint_folder("official")),
-         "--out", str(out), "--with-fcs", "--tensorrt", "--verify", "--ks", "1,3,8", "--json", str(report_path)],
+         "--out", str(out), "--with-fcs", "--tensorrt", "--verify", "--ks", "1,3,8", "--json", str(report_path),
+         "--atol", str(ATOL)],
         cwd=repo_root, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -25,7 +31,7 @@ def test_cli_exports_verifies_and_reports(checkpoint_folder, tmp_path, repo_root
         assert f"{reason}: wrote ONNX only" in proc.stdout
     report = json.loads(report_path.read_text())
     assert report["passed"] is True
-    assert report["worst_max_abs_diff"] <= 1e-4 and report["min_mask_iou"] >= 0.999
+    assert report["worst_max_abs_diff"] <= ATOL and report["min_mask_iou"] >= 0.999
     assert set(report["artifacts"]) >= {"decoder", "decoder_fcs", "encoder"}
     decoder = report["artifacts"]["decoder"]
     assert set(decoder["random"]) == {"K=1", "K=3", "K=8"}

@@ -15,8 +15,17 @@ from lisa_ros.export.runners import DecoderRunner, EncoderRunner, OrtEngine
 from lisa_ros.export.verify import mask_iou
 
 MAX_ABS = 1e-4
+# Mask logits of a trained decoder reach tens (the taught tiny one's about 70), where fp32
+# round-off alone is a few 1e-5 * the scale: beyond MAX_ABS, differences are judged relative.
+MAX_REL = 1e-5
 MIN_IOU = 0.999
 KS = (1, 2, 3, 4, 5, 8)
+
+
+def _within_fp32_error(result: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Max abs difference within MAX_ABS, or MAX_REL of the reference's largest magnitude."""
+    scale = reference.abs().max().item()
+    return (result - reference).abs().max().item() <= max(MAX_ABS, MAX_REL * scale)
 
 
 def _iou(reference: torch.Tensor, result: torch.Tensor) -> float:
@@ -122,7 +131,7 @@ def test_encoder_parity_and_end_to_end_masks(exported, runners):
             prompts = model.project_seg_states(states)
             low_ref, _ = model.decode_masks(reference, prompts)
             low, _ = runners["decoder"](embedding, prompts)
-            assert (low - low_ref).abs().max().item() <= MAX_ABS
+            assert _within_fp32_error(low, low_ref)
             up_ref, up = (upscale_mask_logits(x, real.resize) for x in (low_ref, low))
             assert _iou(up_ref, up) >= MIN_IOU
 
@@ -139,8 +148,9 @@ def test_decoder_runner_handles_zero_and_chunked_prompts(official):
     whole = runner(embedding, prompts)
     engine.max_batch = 2  # as a TensorRT profile would cap K: 5 prompts run as 2 + 2 + 1
     chunked = runner(embedding, prompts)
-    np.testing.assert_allclose(chunked[0].numpy(), whole[0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(chunked[1].numpy(), whole[1].numpy(), atol=1e-6)
+    # Same numbers up to fp32 round-off of another batch size (logits reach about 40 here).
+    np.testing.assert_allclose(chunked[0].numpy(), whole[0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(chunked[1].numpy(), whole[1].numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_export_leaves_the_model_and_folder_clean(official):

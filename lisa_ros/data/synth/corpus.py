@@ -14,7 +14,7 @@ from lisa_ros.data.synth.language import capitalise, slots_for
 
 __all__ = ["instruction_corpus", "LISA_PROMPT_TEMPLATES"]
 
-# Prompt wrappers of LISA's training and evaluation (docs/lisa-reference.md 4.4, 4.6).
+# Prompt wrappers of LISA's training and evaluation (docs/model-reference.md §10.3, §9.1).
 LISA_PROMPT_TEMPLATES = (
     "Can you segment the {x} in this image?", "Please segment the {x} in this image.",
     "What is {x} in this image? Please respond with segmentation mask.",

@@ -24,7 +24,7 @@ __all__ = [
     "EXPLAIN_FUNCTIONAL", "EXPLAIN_KNOWLEDGE",
 ]
 
-# LISA's own single-target answers (docs/lisa-reference.md section 4.4), used as is.
+# LISA's own single-target answers (docs/model-reference.md §10.3), used as is.
 GENERIC_ANSWERS = ("It is [SEG].", "Sure, [SEG].", "Sure, it is [SEG].",
                    "Sure, the segmentation result is [SEG].", "[SEG].")
 # Answers that name what was found: the text before [SEG] becomes the mask's phrase.
@@ -151,7 +151,7 @@ ABSENT_COLOUR_ANSWERS = (
     "I can't find {a_desc}. The only {noun} in the image {be} {colour}.",
 )
 
-# LISA's explanatory question suffixes (section 4.4) plus a few plain ones.
+# LISA's explanatory question suffixes (docs/model-reference.md §10.3) plus a few plain ones.
 EXPLAIN_SUFFIXES = (
     "Please output segmentation mask and explain why.",
     "Please output segmentation mask and explain the reason.",
