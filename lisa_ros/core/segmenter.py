@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from .devices import PRECISIONS, resolve_device, resolve_precision
 from .errors import InvalidInputError
 from .frame_cache import FrameCache, FrameFeatures, frame_key_of
 from .image_features import NO_ENCODER_TIMINGS, encode_frame
@@ -34,34 +35,12 @@ from .validation import (
     DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_context, check_image, check_instruction,
 )
 
-__all__ = ["LisaSegmenter", "PRECISIONS", "resolve_precision"]
+__all__ = ["LisaSegmenter", "PRECISIONS", "resolve_precision", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 StageCallback = Callable[[str], None]
 TokenCallback = Callable[[int], None]
-
-
-def resolve_precision(precision: str, device: str):
-    """torch dtype for a precision name; ``auto`` is bf16 on CUDA and fp32 on the CPU."""
-    import torch
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    if precision == "auto":
-        precision = "bf16" if str(device).startswith("cuda") else "fp32"
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
 
 
 class LisaSegmenter:

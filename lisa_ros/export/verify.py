@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import read_manifest
+from .artifacts import artifact_path, read_manifest
 
 __all__ = ["Tolerances", "RealInputs", "verify_folder", "synthetic_scene", "mask_iou"]
 
@@ -206,7 +206,12 @@ def verify_folder(
     for name, record in records.items():
         if record.get("scope") not in ("decoder", "decoder_fcs", "encoder"):
             continue
-        engine, reason = _engine_for(record, folder / record["file"], segmenter.device, threads)
+        try:
+            path = artifact_path(folder, record["file"])
+        except ValueError as exc:  # a manifest naming a file outside the folder
+            report["skipped"][name] = str(exc)
+            continue
+        engine, reason = _engine_for(record, path, segmenter.device, threads)
         if engine is None:
             report["skipped"][name] = reason
             continue

@@ -67,6 +67,9 @@ def load_segmenter(params: dict):
     segmenter = LisaSegmenter.from_pretrained(
         params["model"],
         clip=params["clip"] or None,
+        allow_download=params["allow_download"],
+        revision=params["revision"] or None,
+        clip_revision=params["clip_revision"] or None,
         precision=params["precision"],
         quantization=params["quantization"],
         device=params["device"],

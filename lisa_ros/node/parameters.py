@@ -100,11 +100,20 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # -- the model (configure) ---------------------------------------------------------------
     ParamSpec("model", str, "configure",
               "LISA checkpoint: 'lisa-tiny' (the bundled demo model), a local folder in the official "
-              "layout, or a Hugging Face hub id such as xinlai/LISA-7B-v1 (from the local cache).",
+              "layout, or a Hugging Face hub id such as xinlai/LISA-7B-v1 (from the local cache; "
+              "allow_download to fetch it).",
               _not_empty),
     ParamSpec("clip", str, "configure",
               "CLIP vision tower folder or hub id; empty: the checkpoint's own vision_tower "
               "(official checkpoints name openai/clip-vit-large-patch14)."),
+    ParamSpec("allow_download", bool, "configure",
+              "Download a hub id (model or CLIP) that is missing from the local Hugging Face cache; false: "
+              "only local folders and cached hub ids load, and a missing one fails configure naming it."),
+    ParamSpec("revision", str, "configure",
+              "Branch, tag or commit of the model's hub id (pin a commit for reproducible robots); empty: main.",
+              _short_text),
+    ParamSpec("clip_revision", str, "configure",
+              "Branch, tag or commit of the CLIP tower's hub id; empty: main.", _short_text),
     ParamSpec("precision", str, "configure",
               "Weights/activations: auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16.",
               _one_of("auto", "fp32", "bf16", "fp16")),

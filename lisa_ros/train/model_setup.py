@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from lisa_ros.core.devices import resolve_device
+
 __all__ = ["ModelSetup", "resolve_device", "load_checkpoint", "build_segmenter", "cast_frozen", "validation_summary"]
 
 
@@ -40,13 +42,6 @@ class ModelSetup:
     tokenizer_folder: Path
     clip_source: Path | None
     write_clip: bool
-
-
-def resolve_device(device: str) -> str:
-    """``auto``: CUDA when available, else the CPU; anything else as given."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def load_checkpoint(cfg, autocast: bool) -> ModelSetup:

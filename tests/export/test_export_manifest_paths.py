@@ -73,3 +73,15 @@ def test_rewriting_a_manifest_drops_records_outside_the_folder(official, tmp_pat
     shutil.copy(official.folder / "sam_encoder.onnx", folder)
     kept = write_manifest(folder, {})
     assert set(kept["artifacts"]) == {"encoder"}
+
+
+@pytest.mark.parametrize("escape", list(ESCAPES))
+def test_verification_skips_artifacts_outside_the_export_folder(official, tmp_path, escape):
+    """lisa-export --verify reads the same manifest: an artifact outside the folder is reported
+    as skipped with the reason, never loaded."""
+    from lisa_ros.export.verify import verify_folder
+
+    folder = _export_with_decoder_file(official, tmp_path, ESCAPES[escape])
+    report = verify_folder(official.segmenter, folder, names=["decoder"], ks=(1,), real_ks=(1,))
+    assert "decoder" not in report["artifacts"]
+    assert "outside the export folder" in report["skipped"]["decoder"]

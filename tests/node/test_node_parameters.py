@@ -202,3 +202,35 @@ def test_binding_applies_changes_with_and_without_post_set_callbacks(post_set):
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.ros
+def test_a_hub_id_missing_from_the_cache_fails_configure_without_downloading(monkeypatch, tmp_path):
+    """allow_download is off by default: a hub-id-shaped model that is not cached fails
+    configure with a message that names it and the parameter; no download is tried (the hub
+    endpoint points at a closed port, so a try would be reported as a connection error)."""
+    import rclpy
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from lisa_ros.node.lisa_node import LisaNode
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    try:
+        node = LisaNode(context=context, parameter_overrides=[
+            Parameter("autostart", value=False), Parameter("model", value="someone/LISA-typo")])
+        try:
+            assert node.get_parameter("allow_download").value is False
+            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+            error = node.stats.snapshot()["model_error"]
+            assert "someone/LISA-typo" in error and "allow_download" in error, error
+            assert "connect" not in error.lower()
+        finally:
+            node.close()
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
