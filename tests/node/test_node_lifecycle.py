@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from node_helpers import NodeProcess, RosClient, camera_scene, image_msg, node_params
+from node_helpers import LIVENESS_S, NodeProcess, RosClient, camera_scene, image_msg, node_params
 
 pytestmark = pytest.mark.ros
 
@@ -62,8 +62,8 @@ def test_manual_lifecycle(tiny_model, subprocess_env, tmp_path):
 
         start = time.monotonic()
         assert client.transition(6)  # shutdown from inactive: the process ends
-        assert node.proc.wait(10) == 0
-        assert time.monotonic() - start < 5
+        assert node.proc.wait(LIVENESS_S) == 0
+        assert time.monotonic() - start < LIVENESS_S
     finally:
         if client is not None:
             client.close()
@@ -80,8 +80,8 @@ def test_shutdown_from_unconfigured(subprocess_env, tmp_path):
         assert client.state() == "unconfigured"
         start = time.monotonic()
         assert client.transition(5)
-        assert node.proc.wait(10) == 0
-        assert time.monotonic() - start < 5
+        assert node.proc.wait(LIVENESS_S) == 0
+        assert time.monotonic() - start < LIVENESS_S
     finally:
         if client is not None:
             client.close()
@@ -107,6 +107,6 @@ def test_load_failure_reported_and_node_stays_up(subprocess_env, tmp_path):
     finally:
         if client is not None:
             client.close()
-    code, seconds = node.sigint_and_wait(5.0)
+    code, seconds = node.sigint_and_wait(LIVENESS_S)
     node.stop()
-    assert code == 0 and seconds < 5, node.log()
+    assert code == 0 and seconds < LIVENESS_S, node.log()

@@ -57,13 +57,15 @@ def test_wake_all_and_forget():
     assert waiter.wait(1.0) is None
 
 
-def test_image_callback_work_is_constant_time():
+def test_image_callback_stores_references_and_stays_bounded():
+    """What the image callback does per frame: keep a reference to the message (no conversion,
+    no copy) in a bounded buffer. Its time is measured by bench/node_overhead.py, not here."""
     store = FrameStore(10)
-    start = time.perf_counter()
-    for index in range(20000):
-        store.push(index)
-    per_push_us = (time.perf_counter() - start) / 20000 * 1e6
-    assert per_push_us < 50  # a few microseconds normally; generous for a busy CI machine
+    messages = [object() for _ in range(20000)]
+    for msg in messages:
+        store.push(msg)
+    assert len(store) == 10 and store.received == 20000
+    assert store.latest().msg is messages[-1]  # the very object, unconverted
 
 
 def test_queue_bounded_and_closable():

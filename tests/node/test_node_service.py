@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from node_helpers import camera_scene, image_msg
+from node_helpers import LIVENESS_S, camera_scene, image_msg
 
 pytestmark = pytest.mark.ros
 
@@ -99,7 +99,7 @@ def test_service_without_any_frame_is_invalid_input(tiny_model, subprocess_env, 
         result = client.segment_call("Where is the mug?")
         assert result.status == INVALID_INPUT
         assert result.error == "no image received yet (waited pairing_timeout = 0.5 s)"
-        assert time.monotonic() - start < 15
+        assert time.monotonic() - start < LIVENESS_S
     finally:
         if client is not None:
             client.close()
@@ -180,6 +180,6 @@ def test_service_timeout_is_error(fresh_client):
     start = time.monotonic()
     result = client.segment_call(("Where is the mug? " * 1000).strip(), frame)
     assert result.status == ERROR and "timed out after service_timeout = 0.3 s" in result.error
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < LIVENESS_S
     client.set_parameters(service_timeout=60.0)
     assert client.segment_call("Is there a banana?", frame).status == NO_TARGET

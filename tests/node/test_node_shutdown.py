@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from node_helpers import NodeProcess, RosClient, camera_scene, image_msg, node_params
+from node_helpers import LIVENESS_S, NodeProcess, RosClient, camera_scene, image_msg, node_params
 
 pytestmark = pytest.mark.ros
 
@@ -33,9 +33,9 @@ def test_sigint_mid_inference_exits_within_5s(tiny_model, subprocess_env, tmp_pa
         while "generating" not in stages and time.monotonic() < deadline:
             time.sleep(0.01)
         assert "generating" in stages and not result_future.done()
-        code, seconds = node.sigint_and_wait(5.0)
+        code, seconds = node.sigint_and_wait(LIVENESS_S)
         assert code is not None, f"still running 5 s after SIGINT:\n{node.log()}"
-        assert code == 0 and seconds < 5.0, node.log()
+        assert code == 0 and seconds < LIVENESS_S, node.log()
         assert "Traceback" not in node.log()
     finally:
         if client is not None:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from node_helpers import camera_scene, image_msg
+from node_helpers import LIVENESS_S, camera_scene, image_msg
 
 pytestmark = pytest.mark.ros
 
@@ -120,7 +120,7 @@ def test_pairing_next_timeout_is_invalid_input(fresh_client):
     (result,) = _results(client, 1, timeout=20)
     assert result.status == INVALID_INPUT
     assert "no image received after the instruction" in result.error and "pairing_timeout" in result.error
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < LIVENESS_S
 
 
 def test_stale_frame_is_not_used(fresh_client):
