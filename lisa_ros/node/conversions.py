@@ -34,7 +34,7 @@ __all__ = [
     "SUPPORTED_ENCODINGS", "DEFAULT_MAX_COMPRESSED_BYTES", "ImageConversionError",
     "check_image_msg", "is_empty_image", "image_to_rgb", "compressed_to_rgb", "rgb_to_image",
     "mask_to_image", "box_to_roi", "output_to_result", "status_result", "result_extras",
-    "HAVE_CV_BRIDGE",
+    "HAVE_CV_BRIDGE", "EMPTY_INSTRUCTION", "request_problem", "msg_to_rgb",
 ]
 
 # encoding -> channels in the message
@@ -110,6 +110,33 @@ def image_to_rgb(msg: Image, max_pixels: int | None = None) -> np.ndarray:
     rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(height, step)
     pixels = rows[:, : width * channels].reshape(height, width, channels)
     return _to_rgb(pixels, msg.encoding)
+
+
+EMPTY_INSTRUCTION = "instruction is empty"
+
+
+def request_problem(instruction: str, image: Image | None, max_chars: int, max_pixels: int) -> str | None:
+    """Why a request cannot be answered, from cheap checks before it is queued (the length
+    first, so nothing unbounded is touched; an image's metadata only), or None."""
+    if len(instruction) > max_chars:
+        return f"instruction of {len(instruction)} characters exceeds max_instruction_chars ({max_chars})"
+    if not instruction.strip():
+        return EMPTY_INSTRUCTION
+    if "\x00" in instruction:
+        return "instruction contains a NUL character"
+    if image is not None:
+        try:
+            check_image_msg(image, max_pixels)
+        except ImageConversionError as exc:
+            return str(exc)
+    return None
+
+
+def msg_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
+    """``uint8 [H, W, 3]`` RGB of a ``sensor_msgs/Image`` or ``CompressedImage``."""
+    if isinstance(msg, CompressedImage):
+        return compressed_to_rgb(msg, max_pixels)
+    return image_to_rgb(msg, max_pixels)
 
 
 def _to_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:

@@ -84,7 +84,8 @@ class NodeStats:
 
 def build_status(snapshot: dict, *, model: str, device: str, precision: str, backends: dict,
                  backend_warnings: list[str], queue_depth: int, frames_received: int,
-                 hardware_id: str = "", depth_received: int = 0) -> DiagnosticStatus:
+                 hardware_id: str = "", depth_received: int = 0,
+                 extra: dict[str, str] | None = None) -> DiagnosticStatus:
     """The ``DiagnosticStatus`` of a :meth:`NodeStats.snapshot` plus the model's settings."""
     answered = snapshot["answered"]
     if snapshot["model_state"] == "error":
@@ -121,6 +122,7 @@ def build_status(snapshot: dict, *, model: str, device: str, precision: str, bac
         "results_out_of_order": str(snapshot["out_of_order"]),
         "results_unpublished": str(snapshot["unpublished"]),
     }
+    values.update(extra or {})  # e.g. continuous mode's state
     if snapshot["model_error"]:
         values["model_error"] = snapshot["model_error"]
     return DiagnosticStatus(

@@ -74,6 +74,7 @@ class FrameStore:
         self._lock = threading.Lock()
         self._seq = 0
         self.received = 0  # frames pushed (diagnostics)
+        self.on_push = None  # () -> None after each push (the worker's wake-up while tracking)
 
     def push(self, msg: Any, received: float | None = None) -> Frame:
         """Store a just-received message (O(1) unless requests wait for it)."""
@@ -83,12 +84,11 @@ class FrameStore:
             self.received += 1
             frame = Frame(self._seq, now, msg)
             self._frames.append(frame)
-            if self._waiters:
-                waiters, self._waiters = self._waiters, []
-            else:
-                return frame
+            waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter._deliver(frame)
+        if self.on_push is not None:
+            self.on_push()
         return frame
 
     def latest(self) -> Frame | None:

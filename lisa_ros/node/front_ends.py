@@ -8,7 +8,9 @@ reentrant ``requests`` callback group:
   ERROR and stops the inference at its next token or stage;
 * ``reason_segment`` (lisa_ros/action/ReasonSegment): relays the worker's stages as feedback
   and honours cancel requests. Goal end states: SUCCEEDED for OK / NO_TARGET, ABORTED for
-  INVALID_INPUT / DROPPED / ERROR (the result says why), CANCELED when cancelled.
+  INVALID_INPUT / DROPPED / ERROR (the result says why), CANCELED when cancelled;
+* ``stop_tracking`` (std_srvs/Trigger): ends continuous mode (:mod:`lisa_ros.node.tracking`);
+  success false when nothing was tracked.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections import deque
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from std_srvs.srv import Trigger
 
 from lisa_ros.action import ReasonSegment
 from lisa_ros.msg import SegmentationResult
@@ -55,6 +58,8 @@ class RequestServers:
         self._node = node
         self.goals_accepted = 0  # reason_segment goals accepted since configure
         self._service = node.create_service(Segment, "segment", self._on_segment, callback_group=callback_group)
+        self._stop_tracking = node.create_service(Trigger, "stop_tracking", self._on_stop_tracking,
+                                                  callback_group=callback_group)
         self._action = ActionServer(
             node, ReasonSegment, "reason_segment", execute_callback=self._on_goal_execute,
             goal_callback=self._on_goal_request, cancel_callback=self._on_goal_cancel,
@@ -65,9 +70,10 @@ class RequestServers:
         if self._action is not None:
             self._action.destroy()
             self._action = None
-        if self._service is not None:
-            self._node.destroy_service(self._service)
-            self._service = None
+        for service in (self._service, self._stop_tracking):
+            if service is not None:
+                self._node.destroy_service(service)
+        self._service = self._stop_tracking = None
 
     # -- service -------------------------------------------------------------------------------
 
@@ -87,6 +93,14 @@ class RequestServers:
             pipeline.expire(req, f"timed out after service_timeout = {timeout:g} s waiting for the model")
         response.result = req.outgoing.result if req.outgoing is not None else conv.status_result(
             R.DROPPED, "cancelled", None, req.request_id, req.instruction)
+        return response
+
+    def _on_stop_tracking(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        pipeline = self._node.pipeline
+        stopped = pipeline.tracker.stop("stop_tracking service") if pipeline is not None else None
+        response.success = stopped is not None
+        response.message = (f"stopped tracking request {stopped}" if stopped is not None
+                            else "nothing was being tracked")
         return response
 
     # -- action --------------------------------------------------------------------------------

@@ -150,6 +150,8 @@ class LisaNode(LifecycleNode):
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(values["diagnostics_period"], self._publish_diagnostics,
                                                  callback_group=self._diag_group)
+        if values.get("track") is False and self.pipeline is not None:
+            self.pipeline.tracker.stop("parameter track set to false")
         segmenter = self.segmenter
         for name in _RUNTIME_CORE_LIMITS:
             if name in values and segmenter is not None and hasattr(segmenter, name):
@@ -349,6 +351,7 @@ class LisaNode(LifecycleNode):
             backend_warnings=list(getattr(segmenter, "backend_warnings", []) or []),
             queue_depth=len(pipeline.queue) + int(pipeline.busy) if pipeline is not None else 0,
             frames_received=self.frames.received, hardware_id=device, depth_received=self.depths.received,
+            extra=pipeline.tracker.snapshot(time.monotonic()) if pipeline is not None else {"tracking": "off"},
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -208,6 +208,28 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("depth.min_points", int, "runtime",
               "Fewest valid depth points under a mask for it to get 3D (else TOO_FEW_POINTS; its 2D stays).",
               _int_range(1, 1_000_000)),
+    # -- continuous mode (runtime) -----------------------------------------------------------------
+    ParamSpec("track", bool, "runtime",
+              "Continuous mode: after an OK answer to an instruction on the camera frames, keep publishing "
+              "its objects on each new frame (result.tracked true) by re-prompting SAM with the answer's "
+              "[SEG] prompts, without the language model; instructions always go first."),
+    ParamSpec("track_rate", float, "runtime", "Most tracked results per second (0.1..100 Hz).",
+              _float_range(0.1, 100.0, "Hz")),
+    ParamSpec("track_max_age", float, "runtime",
+              "Seconds after which a tracked answer is refreshed by the language model (track_requery).",
+              _positive_seconds(3600.0)),
+    ParamSpec("track_min_score", float, "runtime",
+              "A tracked mask whose SAM score falls under this asks the language model again (track_requery).",
+              _float_range(0.0, 1.0, "")),
+    ParamSpec("track_area_factor", float, "runtime",
+              "A tracked mask whose area grows or shrinks by more than this factor asks the language model "
+              "again (track_requery); > 1.", _float_range(1.01, 1000.0, "")),
+    ParamSpec("track_requery", bool, "runtime",
+              "Ask the language model again (same instruction, newest frame) when a rule above fires; the "
+              "result then has tracked false; an answer without [SEG] is published NO_TARGET and ends tracking."),
+    ParamSpec("track_helper", str, "runtime",
+              "Extra SAM prompt from the previous tracked mask: none, box (its box) or mask (its low-res "
+              "logits); box and mask run SAM's decoder on torch.", _one_of("none", "box", "mask")),
     # -- lifecycle (startup) --------------------------------------------------------------------
     ParamSpec("autostart", bool, "startup",
               "Configure (load the model) and activate by itself at startup; false: wait for lifecycle "

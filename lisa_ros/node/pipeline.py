@@ -31,7 +31,6 @@ import threading
 import time
 from typing import Any, Callable
 
-from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
 from lisa_ros.core.errors import InvalidInputError, LisaError
@@ -44,6 +43,7 @@ from .diagnostics import NodeStats
 from .frames import Frame, FrameStore
 from .outgoing import extras_of, result_message
 from .requests import Cancelled, Outgoing, Request, RequestQueue, ResultSequencer, Stopping, Wanted
+from .tracking import TrackedFrames, Tracker
 
 __all__ = ["Pipeline", "Settings"]
 
@@ -108,6 +108,10 @@ class Pipeline:
         self._intake_lock = threading.Lock()
         self._stopping = threading.Event()
         self._refusal = None if accepting else "node is not active"
+        self.tracker = Tracker()
+        self.tracked_frames = TrackedFrames(self, self.tracker)
+        # a new camera frame wakes the idle worker while an answer is tracked (event, not polling)
+        frames.on_push = lambda: self.queue.wake() if self.tracker.active else None
         self._worker = threading.Thread(target=self._run, name="lisa-inference", daemon=True)
         self._worker.start()
 
@@ -132,7 +136,10 @@ class Pipeline:
             if self._refusal is not None:
                 self._finish_status(request, R.DROPPED, self._refusal, self._header_of(image))
                 return request
-            problem = self._check_input(request, settings)
+            problem = conv.request_problem(instruction, image, settings.max_instruction_chars,
+                                           settings.max_image_pixels)
+            if problem == conv.EMPTY_INSTRUCTION and self.tracker.stop("an empty instruction"):
+                problem += " (tracking stopped)"
             if problem is not None:
                 self._finish_status(request, R.INVALID_INPUT, problem, self._header_of(image))
                 return request
@@ -149,22 +156,6 @@ class Pipeline:
                 self._finish_status(request, R.DROPPED, reason, self._header_of(image) or paired)
         return request
 
-    def _check_input(self, request: Request, settings: Settings) -> str | None:
-        """Cheap checks before queueing (length first: nothing unbounded is touched)."""
-        text = request.instruction
-        if len(text) > settings.max_instruction_chars:
-            return f"instruction of {len(text)} characters exceeds max_instruction_chars ({settings.max_instruction_chars})"
-        if not text.strip():
-            return "instruction is empty"
-        if "\x00" in text:
-            return "instruction contains a NUL character"
-        if request.image is not None:
-            try:
-                conv.check_image_msg(request.image, settings.max_image_pixels)
-            except conv.ImageConversionError as exc:
-                return str(exc)
-        return None
-
     def _pair(self, request: Request, settings: Settings) -> None:
         if settings.pairing == "next":
             request.waiter = self.frames.wait_next()
@@ -177,7 +168,7 @@ class Pipeline:
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    def _finish(self, request: Request, outgoing: Outgoing | None) -> bool:
+    def finish(self, request: Request, outgoing: Outgoing | None) -> bool:
         """First outcome of ``request`` wins; counted, then handed to the sequencer."""
         if not request.finish(outgoing):
             return False
@@ -186,13 +177,14 @@ class Pipeline:
         if outgoing is not None:
             result = outgoing.result
             result.latency_ms = float((time.monotonic() - request.received) * 1000.0)
-            self.stats.result(result.status, result.latency_ms, result.error)
+            if not result.tracked:  # tracked frames are counted by the tracker
+                self.stats.result(result.status, result.latency_ms, result.error)
         self.sequencer.fill(request)
         return True
 
     def _finish_status(self, request: Request, status: int, error: str, header: Header | None) -> bool:
         result = conv.status_result(status, error, header, request.request_id, request.instruction)
-        return self._finish(request, Outgoing(result))
+        return self.finish(request, Outgoing(result))
 
     def cancel(self, request: Request) -> bool:
         """Cancel ``request``: at once when still queued (nothing is published), else at the
@@ -200,7 +192,7 @@ class Pipeline:
         request.cancel_requested = True
         if request is self.queue.in_flight:
             return False
-        return self._finish(request, None)
+        return self.finish(request, None)
 
     def expire(self, request: Request, error: str) -> bool:
         """End ``request`` with ERROR (e.g. a service timeout) and stop its inference at the next
@@ -222,6 +214,7 @@ class Pipeline:
 
         Returns how many requests were answered DROPPED here.
         """
+        self.tracker.stop(reason)
         with self._intake_lock:
             self._refusal = reason
             pending, running = self.queue.drain()
@@ -245,12 +238,13 @@ class Pipeline:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            request = self.queue.get(timeout=0.5)
-            if request is None:
+            request = self.queue.get(timeout=self.tracker.wait_s(time.monotonic()))
+            if request is None:  # nothing waiting: a tracked frame when one is due
+                self.tracked_frames.run_if_due()
                 continue
             try:
                 if not request.done:  # not cancelled or expired while queued
-                    self._process(request)
+                    self.process(request)
             except Exception as exc:  # noqa: BLE001 - never let the worker die
                 self.warn(f"request {request.request_id} failed: {type(exc).__name__}: {exc}")
                 self._finish_status(request, R.ERROR, f"{type(exc).__name__}: {exc}",
@@ -258,7 +252,21 @@ class Pipeline:
             finally:
                 self.queue.task_done()
 
-    def _check(self, request: Request) -> None:
+    def begin_internal(self, request_id: str, instruction: str, frame: Frame) -> Request | None:
+        """A request the worker makes itself (a tracked frame, or the LLM asked again for a
+        tracked answer) on camera frame ``frame``: it takes a slot in the output order and is
+        in flight like a queued request. None when the pipeline no longer serves."""
+        with self._intake_lock:
+            if self._refusal is not None:
+                return None
+            request = Request(request_id=request_id, seq=self.sequencer.open(), source="track",
+                              instruction=instruction, received=time.monotonic(), frame=frame)
+        if not self.queue.begin(request):
+            self.finish(request, None)
+            return None
+        return request
+
+    def check(self, request: Request) -> None:
         """Raise when ``request`` must stop: the place where deactivation, shutdown and
         cancellation take effect (called per frame-wait slice, model stage and decode step)."""
         if request.stop_reason is not None:
@@ -271,14 +279,20 @@ class Pipeline:
     def _wait_frame(self, request: Request) -> Frame | None:
         waiter = request.waiter
         while True:
-            self._check(request)
+            self.check(request)
             remaining = request.deadline - time.monotonic()
             frame = waiter.wait(min(WAIT_SLICE_S, remaining))
             if frame is not None or remaining <= WAIT_SLICE_S:
                 self.frames.forget(waiter)
                 return frame
 
-    def _process(self, request: Request) -> None:
+    def process(self, request: Request) -> None:
+        """Answer one request (the worker's thread); with ``track`` on, its answer then becomes
+        the tracked one, or ends tracking when it has no masks."""
+        self.tracked_frames.after_answer(request, self._answer(request))
+
+    def _answer(self, request: Request):
+        """The request's outcome, published; returns the model output when it was OK."""
         settings = self.settings
         image_msg, frame_key, frame, header = request.image, None, None, None
         try:
@@ -298,14 +312,14 @@ class Pipeline:
                                         f"(max_frame_age {settings.max_frame_age:g} s)", image_msg.header)
                     return
             header = image_msg.header
-            rgb = self._convert(image_msg, settings)
+            rgb = conv.msg_to_rgb(image_msg, settings.max_image_pixels)
             if frame is not None:
                 self.stats.frame_used(age)
             output = self.segmenter.segment(
                 rgb, request.instruction, frame_key=frame_key, max_new_tokens=settings.max_new_tokens,
-                on_stage=lambda stage: self._stage(request, stage), on_token=lambda _token: self._check(request),
+                on_stage=lambda stage: self._stage(request, stage), on_token=lambda _token: self.check(request),
             )
-            self._check(request)  # the end of the last stage is a boundary too
+            self.check(request)  # the end of the last stage is a boundary too
             # stray patches stretch the box a grasp planner reads (opt-in: not the official output)
             output = output.without_small_components(settings.min_component_area)
             output = add_3d(output, header, request, self.depths, settings)
@@ -316,7 +330,7 @@ class Pipeline:
             self._finish_status(request, R.INVALID_INPUT, str(exc), header)
             return
         except Cancelled:
-            self._finish(request, None)
+            self.finish(request, None)
             return
         except Stopping as stop:
             self._finish_status(request, R.DROPPED, str(stop), header)
@@ -330,19 +344,16 @@ class Pipeline:
             return
         # The result first (what planners wait for), then the extras (pictures, 3D outputs).
         result = result_message(output, header, request)
-        if self._finish(request, Outgoing(result=result, answer=output.answer_text)):
-            wanted = self.wanted()
-            if wanted.any():
-                self.publish(request, extras_of(output, rgb, header, wanted))
-
-    def _convert(self, msg, settings: Settings):
-        if isinstance(msg, CompressedImage):
-            return conv.compressed_to_rgb(msg, settings.max_image_pixels)
-        return conv.image_to_rgb(msg, settings.max_image_pixels)
+        if not self.finish(request, Outgoing(result=result, answer=output.answer_text)):
+            return None
+        wanted = self.wanted()
+        if wanted.any():
+            self.publish(request, extras_of(output, rgb, header, wanted))
+        return output
 
     def _stage(self, request: Request, stage: str) -> None:
         """The core's on_stage hook: a stop point, then the stage is reported."""
-        self._check(request)
+        self.check(request)
         request.set_stage(stage)
 
     @staticmethod
@@ -362,6 +373,7 @@ class Pipeline:
         Returns True when the worker thread ended within ``timeout`` seconds (it is a daemon
         thread: a generation that does not reach a stage boundary in time cannot block exit).
         """
+        self.tracker.stop(reason)
         with self._intake_lock:
             self._refusal = reason
             running = self.queue.in_flight

@@ -151,6 +151,7 @@ class RequestQueue:
         self._items: deque[Request] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._woken = False
         self.in_flight: Request | None = None
 
     def try_put(self, request: Request) -> bool:
@@ -163,18 +164,34 @@ class RequestQueue:
             return True
 
     def get(self, timeout: float | None = None) -> Request | None:
-        """The oldest request; None on timeout or when closed."""
+        """The oldest request; None on timeout, on :meth:`wake`, or when closed."""
         with self._cond:
             end = None if timeout is None else time.monotonic() + timeout
-            while not self._items and not self._closed:
+            while not self._items and not self._closed and not self._woken:
                 remaining = None if end is None else end - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            if self._closed:
+            self._woken = False
+            if self._closed or not self._items:
                 return None
             self.in_flight = self._items.popleft()
             return self.in_flight
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`get` return None now (new work that is not a request)."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    def begin(self, request: Request) -> bool:
+        """Mark work the worker made itself (a tracked frame) as in flight, like a request it
+        took: :meth:`drain` reports it and :meth:`wait_idle` waits for it. False when closed."""
+        with self._cond:
+            if self._closed:
+                return False
+            self.in_flight = request
+            return True
 
     def task_done(self) -> None:
         """The worker finished :attr:`in_flight`."""
