@@ -5,6 +5,7 @@ Example::
     lisa-synth --seed 0 --count 1000 --out data/synth --split-name train
     lisa-synth --seed 1 --count 200 --out data/synth --split-name val --families spatial,absent
     lisa-synth --seed 2 --count 50 --out data/synth3d --size 640x480 --depth --depth-defects
+    lisa-synth --seed 3 --count 20 --out data/synth_seq --sequence 30 --motion moderate
 
 Thin wrapper over :func:`lisa_ros.data.synth.generate_dataset`; see that module for the
 format and for what ``--seed`` guarantees.
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth-defects", action="store_true",
                    help="with --depth: add a depth camera's defects (registration error, flying "
                         "pixels, noise growing with distance, holes, dropout)")
+    p.add_argument("--sequence", type=int, default=None, metavar="FRAMES",
+                   help="write FRAMES frames of each scene under a camera that pans, tilts and "
+                        "zooms a little between frames (targets may be pushed), each frame a "
+                        "sample named <scene>_f<frame> with its own ground truth")
+    from lisa_ros.data.synth.sequence import MOTIONS
+    p.add_argument("--motion", default="moderate", choices=tuple(MOTIONS),
+                   help="with --sequence: how much the camera and objects move per frame "
+                        "(default moderate: up to 0.4 degree pan, 0.25 tilt, 0.5 %% zoom)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 
@@ -76,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.depth_defects and not args.depth:
         print("lisa-synth: --depth-defects needs --depth", file=sys.stderr)
         return 2
+    from lisa_ros.data.synth.sequence import MAX_FRAMES
+    if args.sequence is not None and (args.depth or not 1 <= args.sequence <= MAX_FRAMES):
+        print(f"lisa-synth: --sequence needs 1..{MAX_FRAMES} frames and cannot be combined with --depth",
+              file=sys.stderr)
+        return 2
     from lisa_ros.data.synth import generate_dataset
 
     def progress(done: int, total: int) -> None:
@@ -86,12 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     summary = generate_dataset(args.out, args.seed, args.count, args.size, args.families,
                                args.split_name, args.start, workers=args.workers,
                                progress=progress,
-                               depth=args.depth_defects if args.depth else None)
+                               depth=args.depth_defects if args.depth else None,
+                               sequence=args.sequence, motion=args.motion)
     fams = ", ".join(f"{k} {v}" for k, v in summary.per_family.items())
     print(f"wrote {summary.count} scenes ({summary.size[0]}x{summary.size[1]}, seed "
           f"{summary.seed}) to {summary.out_dir} in {summary.seconds:.1f} s "
           f"({summary.scenes_per_second:.1f} scenes/s)")
     print(f"families: {fams}")
+    if args.sequence is not None:
+        print(f"sequences: {args.sequence} frames per scene, motion {args.motion}")
     if args.depth:
         print(f"depth ({'with' if args.depth_defects else 'without'} defects): {summary.out_dir}/depth/")
     return 0

@@ -17,7 +17,7 @@ from .preprocess import ClipPreprocessConfig, normalize_and_pad_for_sam, preproc
 from .streams import DeferredTensor, run_on_side_stream
 from .timing import Stopwatch
 
-__all__ = ["encode_frame", "NO_ENCODER_TIMINGS"]
+__all__ = ["encode_frame", "add_clip", "NO_ENCODER_TIMINGS"]
 
 # Stage timings of a frame whose features came from the cache.
 NO_ENCODER_TIMINGS = {"preprocess": 0.0, "clip": 0.0, "sam_encoder": 0.0}
@@ -71,7 +71,26 @@ def encode_frame(
         else:
             if with_clip:
                 clip_tokens = model.encode_clip(clip_pixels)
-            timings["clip"] = watch.lap()
+            timings["clip"] = watch.lap() if with_clip else 0.0
             sam_embedding = DeferredTensor(image_encoder(sam_input))
             timings["sam_encoder"] = watch.lap()
     return FrameFeatures(clip_tokens, sam_embedding, sam_resize, clip_pixels), timings
+
+
+def add_clip(model, clip_preprocess: ClipPreprocessConfig, image: np.ndarray, features: FrameFeatures,
+             device: str) -> tuple[FrameFeatures, dict[str, float]]:
+    """``features`` (computed ``with_clip=False``) completed with CLIP for the same frame.
+
+    A re-prompted frame that then gets an instruction pays CLIP only, not SAM's encoder again.
+    Returns new features (the SAM embedding shared) and timings in ms (``preprocess``,
+    ``clip``; ``sam_encoder`` 0).
+    """
+    import torch
+
+    watch = Stopwatch(device)
+    clip_pixels = torch.from_numpy(preprocess_clip(image, clip_preprocess)).unsqueeze(0).to(device)
+    timings = {"preprocess": watch.lap()}
+    with torch.inference_mode():
+        clip_tokens = model.encode_clip(clip_pixels)
+    timings.update(clip=watch.lap(), sam_encoder=0.0)
+    return FrameFeatures(clip_tokens, features.sam_embedding, features.sam_resize, clip_pixels), timings

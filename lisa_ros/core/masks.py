@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .postprocess import mask_box, upscale_mask_logits
 from .preprocess import SamResize
 from .results import MaskResult
 from .timing import Stopwatch
 
-__all__ = ["decode_prompts"]
+__all__ = ["decode_prompts", "decode_seg_states", "LowResRecorder"]
 
 
 def decode_prompts(
@@ -62,3 +64,44 @@ def decode_prompts(
             )
         )
     return results, {"mask_decoder": decoder_ms, "postprocess": watch.lap()}
+
+
+class LowResRecorder:
+    """Wraps a mask decoder ``(embedding, prompts) -> (low_res, iou)`` and keeps its last
+    ``low_res`` (``[K, 1, 4g, 4g]``), so callers of :func:`decode_prompts` get it too."""
+
+    def __init__(self, decoder: Callable):
+        self.decoder = decoder
+        self.low_res = None
+
+    def __call__(self, image_embedding, prompts):
+        low_res, iou = self.decoder(image_embedding, prompts)
+        self.low_res = low_res
+        return low_res, iou
+
+    def low_res_numpy(self) -> np.ndarray | None:
+        """``float32 [K, 4g, 4g]`` of the last call (None before any)."""
+        if self.low_res is None:
+            return None
+        return self.low_res.detach().float()[:, 0].cpu().numpy()
+
+
+def decode_seg_states(model, mask_decoder: Callable, features, seg_states, phrases: Sequence[str], device: str,
+                      keep_logits: bool = False):
+    """Masks of an answer's ``[SEG]`` states ``[K, hidden]`` on a frame's features.
+
+    Returns:
+        the masks and timings of :func:`decode_prompts`, and what continuous mode re-uses:
+        the prompts ``float32 [K, C]`` (projected states) and the decoder's low-res logits
+        ``float32 [K, 4g, 4g]`` as numpy (both None when K = 0).
+    """
+    import torch
+
+    if seg_states.shape[0] == 0:
+        return [], {"mask_decoder": 0.0, "postprocess": 0.0}, None, None
+    with torch.inference_mode():
+        prompts = model.project_seg_states(seg_states)
+    recorder = LowResRecorder(mask_decoder)
+    masks, timings = decode_prompts(recorder, features.sam_embedding.get(), prompts, features.sam_resize,
+                                    phrases, device, keep_logits)
+    return masks, timings, prompts.float().cpu().numpy(), recorder.low_res_numpy()

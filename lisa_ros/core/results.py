@@ -70,6 +70,22 @@ class SegmentationOutput:
         frame_cache_hit: True when the image encoders were skipped (features reused).
         answer_ids: generated token ids (EOS excluded).
         finished: False when a token limit cut the answer short.
+        prompts: ``float32 [K, C]`` SAM prompt embeddings, one per mask (the projected
+            ``[SEG]`` states, SAM's sparse prompt space): what re-prompting a later frame
+            needs (:meth:`LisaSegmenter.reprompt`); None when there is no mask.
+        low_res_logits: ``float32 [K, 4g, 4g]`` SAM decoder logits before upscaling, in SAM's
+            padded square input frame (the source's top-left corner at (0, 0), scaled by
+            ``4g / input_size``); the mask prompt of the ``"mask"`` tracking helper. None when
+            there is no mask.
+        tracked: True when the masks came from re-prompting an earlier answer's prompts on
+            this frame (no LLM ran); False for an LLM answer.
+        frames_since_answer: frames re-prompted since the LLM answer, this one included (1 on
+            the first tracked frame); 0 for an LLM answer.
+        seconds_since_answer: age of the prompts in seconds: the caller's frame-stamp
+            difference, or by default the monotonic clock since the answer was made; 0.0 for
+            an LLM answer.
+        answered_at: ``time.monotonic()`` seconds when the LLM answer (of this output, or of
+            the one a tracked output descends from) was made.
     """
 
     status: Status
@@ -80,6 +96,12 @@ class SegmentationOutput:
     frame_cache_hit: bool = False
     answer_ids: list[int] = field(default_factory=list)
     finished: bool = True
+    prompts: np.ndarray | None = None
+    low_res_logits: np.ndarray | None = None
+    tracked: bool = False
+    frames_since_answer: int = 0
+    seconds_since_answer: float = 0.0
+    answered_at: float | None = None
 
     def without_small_components(self, min_area: int) -> SegmentationOutput:
         """A copy whose masks lost their parts smaller than ``min_area`` pixels (the largest

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -23,13 +24,13 @@ import numpy as np
 from .devices import PRECISIONS, resolve_device, resolve_precision
 from .errors import InvalidInputError
 from .frame_cache import FrameCache, FrameFeatures, frame_key_of
-from .image_features import NO_ENCODER_TIMINGS, encode_frame
+from .image_features import NO_ENCODER_TIMINGS, add_clip, encode_frame
 from .loading import LoadedLisa, load_lisa
-from .masks import decode_prompts
+from .masks import decode_seg_states
 from .postprocess import seg_phrases
 from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
 from .resolve import resolve_clip_path, resolve_model_path
-from .results import MaskResult, SegmentationOutput, Status
+from .results import SegmentationOutput, Status
 from .timing import Stopwatch
 from .validation import (
     DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_context, check_image, check_instruction,
@@ -199,25 +200,32 @@ class LisaSegmenter:
 
     # -- stages -------------------------------------------------------------------------------
 
-    def encode_image(self, image: np.ndarray, frame_key: str | None = None) -> tuple[FrameFeatures, bool, dict]:
+    def encode_image(self, image: np.ndarray, frame_key: str | None = None,
+                     with_clip: bool = True) -> tuple[FrameFeatures, bool, dict]:
         """Image features of a frame, from the cache when the frame was seen.
 
         Args:
             image: ``HxWx3 uint8`` RGB.
             frame_key: identity of the frame (e.g. the node's frame counter); default: a hash
                 of the pixels.
+            with_clip: False: SAM's embedding is enough (a tracked frame, no CLIP run).
         Returns:
-            the features, whether they came from the cache, and stage timings in ms.
+            the features, whether SAM's embedding came from the cache, and stage timings in ms.
         """
         check_image(image, self.max_image_pixels)
         key = frame_key if frame_key is not None else frame_key_of(image)
         cached = self.frame_cache.get(key)
+        if cached is not None and with_clip and cached.clip_tokens is None:  # cached by a tracked frame
+            cached, timings = add_clip(self.model, self.loaded.clip_preprocess, image, cached, self.device)
+            self.frame_cache.put(key, cached)
+            return cached, True, timings
         if cached is not None:
             return cached, True, dict(NO_ENCODER_TIMINGS)
         # The side stream only helps a torch encoder (exported runners synchronise anyway).
         overlap = self._side_stream if self.backend_names["encoder"] == "torch" else None
         features, timings = encode_frame(
             self.model, self.loaded.clip_preprocess, image, self.image_encoder, self.device, side_stream=overlap,
+            with_clip=with_clip,
         )
         self.frame_cache.put(key, features)
         return features, False, timings
@@ -236,17 +244,6 @@ class LisaSegmenter:
                                   use_im_start_end=self.config.mm_use_im_start_end)
         positions = len(prompt.ids) - 1 + self.model.num_image_tokens
         check_context(positions, max_new_tokens, self.config.max_position_embeddings)
-
-    def _masks(self, features: FrameFeatures, seg_states, answer_ids, keep_logits: bool
-               ) -> tuple[list[MaskResult], dict]:
-        import torch
-
-        if seg_states.shape[0] == 0:
-            return [], {"mask_decoder": 0.0, "postprocess": 0.0}
-        with torch.inference_mode():
-            prompts = self.model.project_seg_states(seg_states)
-        return decode_prompts(self.mask_decoder, features.sam_embedding.get(), prompts, features.sam_resize,
-                              seg_phrases(answer_ids, self.tokenizer), self.device, keep_logits)
 
     # -- public calls -------------------------------------------------------------------------
 
@@ -350,7 +347,9 @@ class LisaSegmenter:
                 total) -> SegmentationOutput:
         """Masks for ``seg_states`` and the output record, shared by both answering modes
         (phrases come from ``answer_ids``, the answer's token ids)."""
-        masks, mask_timings = self._masks(features, seg_states, answer_ids, keep_logits)
+        masks, mask_timings, prompts, low_res = decode_seg_states(
+            self.model, self.mask_decoder, features, seg_states, seg_phrases(answer_ids, self.tokenizer),
+            self.device, keep_logits)
         timings.update(mask_timings)
         if not hit and "sam_encoder" not in timings:
             timings["sam_encoder"] = features.sam_embedding.elapsed_ms(wait=bool(masks))
@@ -362,6 +361,9 @@ class LisaSegmenter:
             image_size=image.shape[:2],
             timings=timings,
             frame_cache_hit=hit,
+            prompts=prompts,
+            low_res_logits=low_res,
+            answered_at=time.monotonic(),
         )
 
     def segment_teacher_forced(
@@ -388,6 +390,18 @@ class LisaSegmenter:
                 _, seg_states = teacher_forced_states(self.model, prompt.ids, features.clip_tokens, self.seg_token_id)
             answer_ids = prompt.ids[prompt.prompt_length:]
             return self._finish(image, features, hit, seg_states, answer, answer_ids, timings, keep_logits, total)
+
+    def reprompt(self, image: np.ndarray, answer: SegmentationOutput, *, frame_key: str | None = None,
+                 helper: str = "none", previous: SegmentationOutput | None = None, seconds_since_answer:
+                 float | None = None, on_stage: StageCallback | None = None) -> SegmentationOutput:
+        """``answer``'s objects on a new frame, from its prompts: SAM only, no CLIP, no LLM (continuous
+        mode). Arguments and errors: :func:`lisa_ros.core.tracking.reprompt_frame`."""
+        from .tracking import reprompt_frame
+
+        check_image(image, self.max_image_pixels)
+        with self._lock, self._on_main_stream():
+            return reprompt_frame(self, image, answer, frame_key=frame_key, helper=helper, previous=previous,
+                                  seconds_since_answer=seconds_since_answer, on_stage=on_stage)
 
     def release(self) -> None:
         """Drop the model and cached features and return GPU memory (lifecycle cleanup)."""

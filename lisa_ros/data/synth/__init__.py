@@ -7,6 +7,7 @@ Public API::
     sample = render_scene(seed=7, index=3, size=(640, 480))   # SynthSample, in memory
     summary = generate_dataset("data/synth", seed=0, count=1000, split_name="train")
     scene = render_depth(sample, defects=True)   # depth_mm (uint16), intrinsics, truth (3D)
+    frame = render_sequence(seed=7, index=3, size=(640, 480)).frame(10)   # moving camera
 
 Modules, one concern each: ``palette`` (named colours), ``geometry`` (parts and placement),
 ``objects_*`` (how each category is drawn), ``categories`` (registry and naming),
@@ -15,7 +16,8 @@ placement and occlusion), ``knowledge`` (what objects are for), ``templates`` an
 ``language`` (phrasings), ``families`` (the eight instruction families), ``scene``
 (:func:`render_scene`), ``writer`` (ReasonSeg folders), ``corpus`` (tokenizer text),
 ``depth_render`` (aligned depth, camera and 3D ground truth), ``depth_defects`` (what depth
-cameras get wrong), ``depth_files`` (depth sidecars on disk).
+cameras get wrong), ``depth_files`` (depth sidecars on disk), ``sequence`` (one scene under a
+moving camera, frame by frame).
 """
 from lisa_ros.data.synth.categories import CATEGORIES, CATEGORY_NAMES
 from lisa_ros.data.synth.corpus import instruction_corpus
@@ -24,6 +26,7 @@ from lisa_ros.data.synth.depth_render import ObjectTruth3D, SceneDepth, render_d
 from lisa_ros.data.synth.families import DEFAULT_FAMILY_WEIGHTS, FAMILIES, family_for_index
 from lisa_ros.data.synth.palette import COLOUR_NAMES
 from lisa_ros.data.synth.scene import DEFAULT_SIZE, SceneObject, SynthSample, render_scene
+from lisa_ros.data.synth.sequence import MOTIONS, SynthSequence, render_sequence
 from lisa_ros.data.synth.writer import GenerationSummary, generate_dataset, write_synth_sample
 
 __all__ = [
@@ -31,4 +34,5 @@ __all__ = [
     "DEFAULT_SIZE", "SceneObject", "SynthSample", "GenerationSummary", "family_for_index",
     "render_scene", "generate_dataset", "write_synth_sample", "instruction_corpus",
     "render_depth", "SceneDepth", "ObjectTruth3D", "DepthDefects",
+    "render_sequence", "SynthSequence", "MOTIONS",
 ]

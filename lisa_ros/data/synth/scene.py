@@ -27,7 +27,7 @@ from lisa_ros.data.synth.layout import Layout, canonical_size, sample_layout
 from lisa_ros.data.synth.raster import draw_object
 
 __all__ = ["SEED_DOMAIN", "DEFAULT_SIZE", "SceneObject", "SynthSample", "render_scene",
-           "sample_name"]
+           "sample_name", "render_layout", "scene_appearance"]
 
 SEED_DOMAIN = 0x115A5EED     # keeps our streams apart from other SeedSequence([seed, ...]) users
 DEFAULT_SIZE = (320, 240)    # (W, H)
@@ -148,7 +148,20 @@ def _toned(parts, app, cx: float, cy: float):
             for p in parts]
 
 
-def _render(layout: Layout, app, size: tuple[int, int], noise_rng, want_shadow: Sequence[int]):
+def scene_appearance(seed: int, index: int):
+    """The look (:class:`~lisa_ros.data.synth.background.Appearance`: table, light, tone,
+    noise level) that scene ``index`` of ``seed`` is drawn with."""
+    return sample_appearance(_generators(seed, index)[1])
+
+
+def render_layout(layout: Layout, app, size: tuple[int, int], want_shadow: Sequence[int] = ()):
+    """Draw ``layout`` with look ``app`` at ``size`` (W, H), before sensor noise.
+
+    :returns: ``float32 (H, W, 3)`` RGB 0..255, ``bool (n, H, W)`` visible mask per object,
+        and ``{object index: bool (H, W)}`` cast-shadow regions of the objects in
+        ``want_shadow`` that have one. :func:`~lisa_ros.data.synth.background.finish` adds the
+        noise (scene sequences add it per frame, after moving the camera).
+    """
     w, h = size
     scale = h / CANON_HEIGHT
     sigma = app.shadow_blur
@@ -173,6 +186,11 @@ def _render(layout: Layout, app, size: tuple[int, int], noise_rng, want_shadow: 
         region &= ~covered
         if np.count_nonzero(region) >= _SHADOW_MIN_AREA * scale * scale:
             shadows[k] = region
+    return image, visible, shadows
+
+
+def _render(layout: Layout, app, size: tuple[int, int], noise_rng, want_shadow: Sequence[int]):
+    image, visible, shadows = render_layout(layout, app, size, want_shadow)
     return finish(image, app, noise_rng), visible, shadows
 
 

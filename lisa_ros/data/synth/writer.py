@@ -66,6 +66,7 @@ class GenerationSummary:
     per_family: dict[str, int] = field(default_factory=dict)
     generator: str = GENERATOR_TAG
     depth: dict | None = None   # None: no depth written; else {"defects": None or their settings}
+    sequence: dict | None = None  # None: one image per scene; else {"frames": n, "motion": name}
 
     @property
     def scenes_per_second(self) -> float:
@@ -74,10 +75,16 @@ class GenerationSummary:
 
 def _write_range(folder: str, seed: int, indices: range, size: tuple[int, int],
                  families: list[str], weights: dict[str, int],
-                 depth: bool | DepthDefects | None = None) -> dict[str, int]:
+                 depth: bool | DepthDefects | None = None,
+                 sequence: tuple[int, str] | None = None) -> dict[str, int]:
     """Render and write ``indices``; returns samples per family (worker entry point)."""
     counts: Counter[str] = Counter()
     for index in indices:
+        if sequence is not None:
+            from lisa_ros.data.synth.sequence import write_sequence
+            scene = write_sequence(folder, seed, index, sequence[0], size, sequence[1], families, weights)
+            counts[scene.family] += 1
+            continue
         sample = render_scene(seed, index, size, families, weights=weights)
         write_synth_sample(folder, sample)
         if depth is not None:
@@ -100,7 +107,8 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
                      split_name: str | None = None, start: int = 0,
                      weights: dict[str, int] | None = None, workers: int = 1,
                      progress: Callable[[int, int], None] | None = None,
-                     depth: bool | DepthDefects | None = None) -> GenerationSummary:
+                     depth: bool | DepthDefects | None = None,
+                     sequence: int | None = None, motion: str = "moderate") -> GenerationSummary:
     """Render and write scenes ``start .. start+count-1`` of ``seed``.
 
     The files do not depend on ``workers``: every scene draws from its own seed.
@@ -112,11 +120,20 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
     :param progress: called as ``progress(done, count)`` as samples complete.
     :param depth: None (default): images only; False: also the exact depth, camera and 3D
         ground truth; True or a :class:`DepthDefects`: the depth with those defects.
+    :param sequence: None (default): one image per scene; n: frames ``0 .. n-1`` of each
+        scene under a moving camera (``<name>_f<frame>``, :mod:`~lisa_ros.data.synth.sequence`),
+        with ``motion`` (a :data:`~lisa_ros.data.synth.sequence.MOTIONS` name). No depth then.
     :returns: a summary, also written to ``_synth_manifest.json`` in the folder.
     """
     fams = list(families) if families else list(FAMILIES)
     wts = {f: int((weights or DEFAULT_FAMILY_WEIGHTS).get(f, 1)) for f in fams}
     family_for_index(0, fams, wts)  # validates names and weights before any work
+    if sequence is not None:
+        from lisa_ros.data.synth.sequence import MAX_FRAMES, MOTIONS
+        if depth is not None or motion not in MOTIONS or not 1 <= sequence <= MAX_FRAMES:
+            raise ValueError(f"sequence needs 1..{MAX_FRAMES} frames, a motion of {', '.join(MOTIONS)} "
+                             "and no depth")
+    frames = (int(sequence), motion) if sequence is not None else None
     size = (int(size[0]), int(size[1]))
     folder = Path(out_dir) / split_name if split_name else Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,7 +142,7 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
     if workers <= 1 or count < 2 * _CHUNK:
         for k in range(count):
             counts.update(_write_range(str(folder), seed, range(start + k, start + k + 1),
-                                       size, fams, wts, depth))
+                                       size, fams, wts, depth, frames))
             if progress is not None:
                 progress(k + 1, count)
     else:
@@ -137,7 +154,7 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=spawn,
                                  initializer=_single_threaded) as pool:
-            futures = [pool.submit(_write_range, str(folder), seed, r, size, fams, wts, depth)
+            futures = [pool.submit(_write_range, str(folder), seed, r, size, fams, wts, depth, frames)
                        for r in chunks]
             for fut, r in zip(futures, chunks):
                 counts.update(fut.result())
@@ -148,7 +165,8 @@ def generate_dataset(out_dir: str | Path, seed: int, count: int,
     summary = GenerationSummary(str(folder), int(seed), int(start), int(count), size, fams,
                                 wts, time.perf_counter() - t0, dict(sorted(counts.items())),
                                 depth=None if depth is None else
-                                {"defects": chosen.as_dict() if chosen else None})
+                                {"defects": chosen.as_dict() if chosen else None},
+                                sequence=None if frames is None else {"frames": frames[0], "motion": motion})
     (folder / MANIFEST_NAME).write_text(json.dumps(asdict(summary), indent=1) + "\n",
                                         encoding="utf-8")
     return summary
