@@ -2,7 +2,7 @@
 
 :class:`NodeStats` is updated from the callbacks and the worker (thread-safe, bounded
 windows); :func:`build_status` turns a snapshot into one ``DiagnosticStatus`` named
-``"lisa: model"``: OK normally, WARN on a backend fallback or an error in the last
+``"<node>: model"`` (``lisa: model``, or ``<namespace>/lisa: model``): OK normally, WARN on a backend fallback or an error in the last
 :data:`RECENT_ERROR_S` seconds, ERROR when the model failed to load.
 """
 
@@ -85,7 +85,7 @@ class NodeStats:
 def build_status(snapshot: dict, *, model: str, device: str, precision: str, backends: dict,
                  backend_warnings: list[str], queue_depth: int, frames_received: int,
                  hardware_id: str = "", depth_received: int = 0,
-                 extra: dict[str, str] | None = None) -> DiagnosticStatus:
+                 extra: dict[str, str] | None = None, node_name: str = "lisa") -> DiagnosticStatus:
     """The ``DiagnosticStatus`` of a :meth:`NodeStats.snapshot` plus the model's settings."""
     answered = snapshot["answered"]
     if snapshot["model_state"] == "error":
@@ -126,6 +126,6 @@ def build_status(snapshot: dict, *, model: str, device: str, precision: str, bac
     if snapshot["model_error"]:
         values["model_error"] = snapshot["model_error"]
     return DiagnosticStatus(
-        level=level, name="lisa: model", message=message[:500], hardware_id=hardware_id,
+        level=level, name=f"{node_name}: model", message=message[:500], hardware_id=hardware_id,
         values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
     )

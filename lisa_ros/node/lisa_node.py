@@ -351,7 +351,9 @@ class LisaNode(LifecycleNode):
             backend_warnings=list(getattr(segmenter, "backend_warnings", []) or []),
             queue_depth=len(pipeline.queue) + int(pipeline.busy) if pipeline is not None else 0,
             frames_received=self.frames.received, hardware_id=device, depth_received=self.depths.received,
-            extra=pipeline.tracker.snapshot(time.monotonic()) if pipeline is not None else {"tracking": "off"},
+            extra=(pipeline.tracker.snapshot(time.monotonic(), self.frames.latest()) if pipeline is not None
+                   else {"tracking": "off"}),
+            node_name=self.get_fully_qualified_name().lstrip("/"),  # several lisa nodes: one status each
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

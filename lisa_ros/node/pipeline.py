@@ -238,7 +238,7 @@ class Pipeline:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            request = self.queue.get(timeout=self.tracker.wait_s(time.monotonic()))
+            request = self.queue.get(timeout=self.tracker.wait_s(time.monotonic(), self.frames.latest()))
             if request is None:  # nothing waiting: a tracked frame when one is due
                 self.tracked_frames.run_if_due()
                 continue

@@ -107,10 +107,12 @@ class Tracker:
             self._next_due = now + 1.0 / rate_hz
             return tracked, frame
 
-    def wait_s(self, now: float) -> float:
-        """How long the worker may sleep before tracking needs it (a new frame wakes it)."""
+    def wait_s(self, now: float, newest: Frame | None) -> float:
+        """How long the worker may sleep before tracking needs it: until the next tracked frame
+        is due when a new frame is there, else :data:`IDLE_WAIT_S` (a new frame wakes it)."""
         with self._lock:
-            if self._tracked is None:
+            tracked = self._tracked
+            if tracked is None or newest is None or newest.seq <= tracked.frame_seq:
                 return IDLE_WAIT_S
             return min(IDLE_WAIT_S, max(0.0, self._next_due - now))
 
@@ -124,13 +126,17 @@ class Tracker:
     def is_current(self, tracked: Tracked) -> bool:
         return self._tracked is tracked
 
-    def snapshot(self, now: float) -> dict[str, str]:
-        """Diagnostics: the state in words, and the counters."""
+    def snapshot(self, now: float, newest: Frame | None = None) -> dict[str, str]:
+        """Diagnostics: the state in words (``newest``: the frame store's newest frame), and the
+        counters."""
         tracked = self._tracked
         state = self.last_event
         if tracked is not None:
             state = (f"tracking request {tracked.request_id} ({tracked.previous.frames_since_answer} frames, "
                      f"answer {now - tracked.answered_at:.1f} s old)")
+            if newest is None or newest.seq <= tracked.frame_seq:
+                age = "none received" if newest is None else f"the newest is {now - newest.received:.1f} s old"
+                state += f"; waiting for a new frame ({age})"
         return {"tracking": state, "tracked_frames": str(self.tracked_frames), "requeries": str(self.requeries)}
 
 

@@ -192,6 +192,7 @@ class RosClient:
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
         from std_msgs.msg import String
+        from std_srvs.srv import Trigger
 
         from lisa_ros.action import ReasonSegment
         from lisa_ros.msg import SegmentationResult
@@ -200,6 +201,7 @@ class RosClient:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, namespace=namespace, context=self.context)
+        self.namespace = namespace.strip("/")
         node = self.node
         prefix = "lisa"
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -216,6 +218,7 @@ class RosClient:
         self.depth_pub = node.create_publisher(Image, "depth", qos_profile_sensor_data)
         self.camera_info_pub = node.create_publisher(CameraInfo, "depth/camera_info", qos_profile_sensor_data)
         self.segment = node.create_client(Segment, "segment")
+        self.stop_tracking = node.create_client(Trigger, "stop_tracking")
         self.action = ActionClient(node, ReasonSegment, "reason_segment")
         self.change_state = node.create_client(ChangeState, f"{prefix}/change_state")
         self.get_state = node.create_client(GetState, f"{prefix}/get_state")
@@ -319,17 +322,23 @@ class RosClient:
         return self.call(self.get_state, GetState.Request()).current_state.label
 
     def latest_diagnostics(self, timeout: float = 5.0) -> dict:
-        """Key/values of the next ``lisa: model`` status received."""
+        """Key/values of the next status of the ``lisa`` node in this client's namespace
+        (``lisa: model``, or ``<namespace>/lisa: model``: other lisa nodes also publish on
+        ``/diagnostics``)."""
+        name = f"{self.namespace}/lisa: model" if self.namespace else "lisa: model"
         start = len(self.diagnostics.msgs())
-        msgs = self.diagnostics.wait_count(start + 1, timeout)
-        for array_msg in reversed(msgs):
-            for status in array_msg.status:
-                if status.name == "lisa: model":
-                    values = {kv.key: kv.value for kv in status.values}
-                    values["_level"] = status.level
-                    values["_message"] = status.message
-                    return values
-        raise AssertionError("no lisa diagnostics received")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msgs = self.diagnostics.wait_count(start + 1, max(0.0, deadline - time.monotonic()))
+            for array_msg in msgs[start:]:
+                for status in array_msg.status:
+                    if status.name == name:
+                        values = {kv.key: kv.value for kv in status.values}
+                        values["_level"] = status.level
+                        values["_message"] = status.message
+                        return values
+            start = len(msgs)
+        raise AssertionError(f"no {name!r} diagnostics received")
 
     def wait_idle(self, quiet: float = 0.8, timeout: float = 30.0) -> None:
         """Until no result arrived for ``quiet`` seconds (earlier tests' results are flushed)."""
