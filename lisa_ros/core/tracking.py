@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from .errors import InvalidInputError
-from .masks import LowResRecorder, decode_prompts
 from .results import SegmentationOutput, Status
 from .timing import Stopwatch
 
@@ -282,6 +281,8 @@ def reprompt_frame(
             the age is negative or not finite. Nothing is computed then.
     """
     import torch
+
+    from .masks import LowResRecorder, decode_prompts
 
     model = segmenter.model
     prompts = _check_answer(answer, previous, helper, model.sam_shape.prompt_embed_dim, image.shape[:2])
