@@ -10,7 +10,9 @@ ids), ``preprocess`` (CLIP and SAM inputs), ``modeling`` (the network), ``genera
 ``static_decoding`` (answers and [SEG] states), ``postprocess`` and ``results`` (masks, boxes,
 phrases), ``frame_cache`` and ``streams`` (reusing and overlapping image features),
 ``quantization``, ``sam_builder`` / ``sam_memory`` / ``sam_import`` (SAM), ``saving`` and
-``presets`` (creating models), ``overlay`` (pictures), ``validation`` and ``errors``.
+``presets`` (creating models), ``overlay`` (pictures), ``validation`` and ``errors``,
+``tracking`` (continuous mode: re-prompting new frames with an answer's prompts, and when to
+ask the LLM again).
 """
 
 import importlib
@@ -24,6 +26,8 @@ __all__ = [
     "InvalidInputError",
     "CheckpointError",
     "ModelNotAvailableError",
+    "RequeryRule",
+    "requery_reason",
 ]
 
 _HOMES = {
@@ -35,6 +39,8 @@ _HOMES = {
     "InvalidInputError": "errors",
     "CheckpointError": "errors",
     "ModelNotAvailableError": "errors",
+    "RequeryRule": "tracking",
+    "requery_reason": "tracking",
 }
 
 

@@ -14,8 +14,10 @@ optional helpers feed the previous tracked mask back as an extra SAM prompt (``h
 - ``"box"``: the previous mask's box, as SAM's two box-corner tokens after the ``[SEG]`` token;
 - ``"mask"``: the previous mask's low-resolution logits, as SAM's dense mask prompt.
 
-LISA's decoder was trained with the ``[SEG]`` token alone, so neither is known to help; see
-docs/benchmarks.md, "Continuous mode", for what they measured. The exported decoders
+LISA's decoder was trained with the ``[SEG]`` token alone, so neither is known to help. With
+lisa-tiny (docs/benchmarks.md §8, "Continuous mode") the box helped only masks that were poor
+already and only in the first frames, and the mask helper did not help; the default is
+``"none"``, which is also the only one that runs on every backend. The exported decoders
 (onnxruntime, TensorRT) take the ``[SEG]`` prompts only, so a helper runs SAM's decoder on
 torch whatever backend is installed (the plain re-prompt uses the installed one).
 
@@ -32,7 +34,6 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from .errors import InvalidInputError
-from .masks import LowResRecorder, decode_prompts
 from .results import SegmentationOutput, Status
 from .timing import Stopwatch
 
@@ -280,6 +281,8 @@ def reprompt_frame(
             the age is negative or not finite. Nothing is computed then.
     """
     import torch
+
+    from .masks import LowResRecorder, decode_prompts
 
     model = segmenter.model
     prompts = _check_answer(answer, previous, helper, model.sam_shape.prompt_embed_dim, image.shape[:2])

@@ -315,3 +315,12 @@ def test_requery_reason_for_outputs(segmenter, two_object_answer):
     assert requery_reason_for(two_object_answer, tracked, RequeryRule(max_age_s=10, min_score=0.0)) is None
     assert requery_reason_for(two_object_answer, tracked, RequeryRule(max_age_s=5, min_score=0.0)) == \
         "age 7.0 s > track_max_age 5 s"
+
+
+def test_the_rule_is_importable_without_torch(run_python):
+    """The node may judge tracked frames from light code: the rule pulls in no torch."""
+    done = run_python("import sys\nfrom lisa_ros.core import RequeryRule, requery_reason\n"
+                      "assert requery_reason([5], [0.9], [5], [0.9], 1.0, RequeryRule()) is None\n"
+                      "print('torch' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

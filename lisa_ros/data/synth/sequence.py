@@ -48,8 +48,9 @@ import numpy as np
 from lisa_ros.data.synth.background import finish
 from lisa_ros.data.synth.layout import Layout
 from lisa_ros.data.synth.raster import silhouette
-from lisa_ros.data.synth.scene import (DEFAULT_SIZE, SEED_DOMAIN, SceneObject, SynthSample, render_layout,
-                                       render_scene, scene_appearance)
+from lisa_ros.data.synth.scene import (DEFAULT_SIZE, SEED_DOMAIN, SynthSample, render_layout, render_scene,
+                                       scene_appearance)
+from lisa_ros.data.synth.scene import _bbox  # the JSON's inclusive box convention, same package
 
 __all__ = ["Motion", "MOTIONS", "FrameCamera", "SynthSequence", "render_sequence", "write_sequence",
            "FOCAL_PER_HEIGHT", "WORLD_SCALE", "MAX_PAN_FRACTION", "MAX_TILT_FRACTION", "MAX_FRAMES"]
@@ -245,7 +246,7 @@ class SynthSequence:
         pixels = finish(warped, self._appearance, noise)
         object_masks = np.stack([self._warp_mask(m, camera) for m in visible])
         scene = self.scene
-        objects = [replace(o, bbox=_inclusive_box(object_masks[i])) for i, o in enumerate(scene.objects)]
+        objects = [replace(o, bbox=_bbox(object_masks[i])) for i, o in enumerate(scene.objects)]
         ignore = [self._warp_mask(shadows[t], camera) if t in shadows else None for t in scene.targets]
         info = dict(scene.info)
         info["sequence"] = {"frame": frame, "yaw_deg": round(camera.yaw_deg, 4), "pitch_deg": round(camera.pitch_deg, 4),
@@ -253,13 +254,6 @@ class SynthSequence:
         return replace(scene, name=f"{scene.name}_f{frame:03d}", image=pixels,
                        target_masks=[object_masks[t] for t in scene.targets], ignore_masks=ignore,
                        objects=objects, object_masks=object_masks, info=info)
-
-
-def _inclusive_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
-        return (0, 0, 0, 0)
-    return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
 
 
 def render_sequence(seed: int, index: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
