@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -77,7 +76,7 @@ def run(args) -> dict:
     import rclpy
 
     from lisa_ros.demo import scene_camera as camera
-    from lisa_ros.demo.run import demo_environment
+    from lisa_ros.demo.run import demo_environment, stop_process
     from lisa_ros.demo.script import build_script
 
     os.environ.update(demo_environment())
@@ -110,14 +109,8 @@ def run(args) -> dict:
             with_tracking.append(_ask(node, INSTRUCTION).latency_ms)
         _set_parameters(node, track=False)
     finally:
-        executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        camera.shut_down(node, executor)
+        stop_process(proc, 30.0)
         log.close()
     tracked_ms = _median([r.latency_ms for r in tracked])
     extra = _median(with_tracking) - _median(without)

@@ -102,6 +102,17 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGINT (the node answers what is pending and exits), then kill after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     problem = _check_model(args.model)
@@ -148,18 +159,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         code = 130
     finally:
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-        if node_proc.poll() is None:
-            node_proc.send_signal(signal.SIGINT)
-            try:
-                node_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                node_proc.kill()
-                node_proc.wait()
+        ds.shut_down(node, executor)
+        stop_process(node_proc)
     print(f"lisa-demo: done in {time.monotonic() - started:.1f} s (exit {code})")
     return code
 

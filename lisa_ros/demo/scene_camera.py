@@ -45,7 +45,7 @@ from lisa_ros.node import conversions as conv
 from .script import (DemoStep, StepOutcome, build_script, format_row, result_iou, save_cloud, save_overlay,
                      summary)
 
-__all__ = ["DemoNode", "run_script", "spin_in_background", "wait_connected", "main"]
+__all__ = ["DemoNode", "run_script", "spin_in_background", "shut_down", "wait_connected", "main"]
 
 FRAME_ID = "synthetic_camera"
 
@@ -238,6 +238,15 @@ def spin_in_background(node: Node) -> tuple[MultiThreadedExecutor, threading.Thr
     return executor, thread
 
 
+def shut_down(node: Node | None, executor: MultiThreadedExecutor | None) -> None:
+    """Stop :func:`spin_in_background`'s executor, destroy the node, end rclpy (each if there)."""
+    if executor is not None:
+        executor.shutdown(timeout_sec=1.0)
+    if node is not None:
+        node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def wait_connected(node: DemoNode, timeout: float, alive=lambda: True) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive():
@@ -300,11 +309,7 @@ def main(argv=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        shut_down(node, executor)
 
 
 if __name__ == "__main__":
