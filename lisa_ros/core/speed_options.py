@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from .draft_decoding import DEFAULT_DRAFT_ANSWERS
+from .answer_drafter import DEFAULT_DRAFT_ANSWERS
 from .encoder_schedule import ENCODER_SCHEDULES
 from .loading import LLM_ATTENTIONS
 from .sam_attention import SAM_ATTENTION_MODES
@@ -92,6 +92,6 @@ class SpeedOptions:
         set_llm_attention(model, self.llm_attention)
         if not self.draft_tokens:
             return None
-        from .draft_decoding import AnswerDrafter
+        from .answer_drafter import AnswerDrafter
 
         return AnswerDrafter(tokenizer, self.draft_answers, max_draft=self.draft_tokens)

@@ -53,7 +53,7 @@ class StaticDecoder:
         # Per pass width: the token buffer, and the captured graph with its outputs (or None).
         self._tokens: dict[int, torch.Tensor] = {}
         self._graphs: dict[int, tuple] = {}
-        self._graph_failed = False
+        self._failed_widths: set[int] = set()  # widths whose capture failed: run eagerly
 
     @property
     def graph(self):
@@ -125,16 +125,16 @@ class StaticDecoder:
             buffer.fill_(ids[0])  # no host-to-device copy for the common one-token step
         else:
             buffer.copy_(torch.tensor([ids], dtype=torch.long))
-        if self.use_graph and width not in self._graphs and not self._graph_failed:
+        if self.use_graph and width not in self._graphs and width not in self._failed_widths:
             positions = [layer.cumulative_length.clone() for layer in self.cache.layers]
             try:
                 self._capture(width)
             except Exception as exc:  # noqa: BLE001 - any capture failure: stay correct, run eagerly
-                self._graph_failed = True
-                self._graphs.clear()
+                # Only this width runs eagerly (a failed multi-token capture keeps the one-token graph).
+                self._failed_widths.add(width)
                 for layer, position in zip(self.cache.layers, positions):
                     layer.cumulative_length.copy_(position)
-                log.warning("CUDA graph capture of a decode pass failed (%s); decoding eagerly", exc)
+                log.warning("CUDA graph capture of a %d-token decode pass failed (%s); running it eagerly", width, exc)
         captured = self._graphs.get(width)
         if captured is None:
             return self._body(width)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lisa_ros.core.draft_decoding import AnswerDrafter
+from lisa_ros.core.answer_drafter import AnswerDrafter
 from lisa_ros.core.generation import generate_fast
 from lisa_ros.core.prompt import build_prompt_ids
 from lisa_ros.core.segmenter import LisaSegmenter
@@ -180,6 +180,11 @@ def test_segmenter_masks_equal_with_and_without_drafts(tiny_official, plain, que
         assert a.timings["llm_passes"] == 1 and b.timings["llm_passes"] == b.timings["new_tokens"]
 
 
+def _answer_ids(tokenizer, answer):
+    prompt = build_prompt_ids(tokenizer, "?", answer=answer)
+    return prompt.ids[prompt.prompt_length:]
+
+
 def test_drafter_guesses_templates_then_ngrams(plain):
     tokenizer = plain.tokenizer
     drafter = AnswerDrafter(tokenizer, answers=("Sure, [SEG].", "It is [SEG]."), max_draft=8)
@@ -190,7 +195,38 @@ def test_drafter_guesses_templates_then_ngrams(plain):
     prompt = build_prompt_ids(tokenizer, "Is the red mug on the table?")
     drafter.start(prompt.ids)
     words = tokenizer.encode("the red mug on the table", add_bos=False)
-    # An answer that repeats the question: its last token is looked up in the conversation.
+    # An answer that repeats the question: its last two tokens are looked up in the conversation.
     guess = drafter.propose([*it_is[:2], *words[:2]], 8)
     assert guess[:2] == words[2:4]
     assert drafter.propose([5, 5, 5], 0) == []
+
+
+def test_drafter_uses_slot_templates_and_remembers_answers(plain):
+    tokenizer = plain.tokenizer
+    drafter = AnswerDrafter(tokenizer, answers=("The {noun} [SEG] is what you need.",), memory=2)
+    the = _answer_ids(tokenizer, "The")[:-1]
+    assert drafter.templates == [the]  # the piece before the slot may start an answer
+    answer = _answer_ids(tokenizer, "The mug [SEG] is what you need.")
+    seg = answer.index(plain.seg_token_id)
+    drafter.start([])
+    assert drafter.propose(answer[: seg + 1], 8) == answer[seg + 1:]  # the piece after the slot
+    cup = _answer_ids(tokenizer, "A cup.")
+    drafter.remember(cup)
+    assert drafter.templates == [the, cup]  # the given templates first, then recent answers
+    assert drafter.propose(cup[:1], 8) == cup[1:]  # a remembered answer serves as a template
+    for other in ("B.", "C."):
+        drafter.remember(_answer_ids(tokenizer, other))
+    assert cup not in drafter.templates  # only the most recent two are kept
+
+
+def test_generation_remembers_free_answers_only(plain):
+    embeds, prompt_ids = _inputs(plain, "Where is the mug?")
+    drafter = AnswerDrafter(plain.tokenizer, answers=(), memory=4)
+    forced = _answer_ids(plain.tokenizer, "It is [SEG].")
+    _generate(plain, embeds, prompt_ids, drafter, forced_ids=forced)
+    assert drafter.templates == []
+    first = _generate(plain, embeds, prompt_ids, drafter)
+    assert drafter.templates == [first.answer_ids + [plain.eos_token_id]]
+    again = _generate(plain, embeds, prompt_ids, drafter)
+    _same(again, first)
+    assert again.passes == 1 and again.accepted == len(first.answer_ids) + 1  # guessed from memory
