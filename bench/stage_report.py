@@ -62,16 +62,20 @@ def stage_table(report: dict) -> str:
 
 def levers_table(levers: dict) -> str:
     """Markdown: one row per configuration."""
-    header = ["configuration", "new frame ms", "vs before", "cached frame ms", "vs before", "LLM passes",
-              *STAGES[:-1], "explanatory ms (passes)", "all guesses wrong: short / explanatory ms",
-              "peak GPU MiB", "vs before: max logit diff / min IoU / same free tokens"]
+    header = ["configuration", "new frame ms", "vs before", "cached frame ms", "vs before",
+              "CPU ms new / cached (vs before)", "LLM passes", *STAGES[:-1], "explanatory ms (passes)",
+              "all guesses wrong: short / explanatory ms", "peak GPU MiB",
+              "vs before: max logit diff / min IoU / same free tokens"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, row in levers.items():
         explanatory = row.get("explanatory")
         rejected = row.get("rejected_first")
         cells = [
             name, row["new_frame_ms"], row["new_frame_vs_before"], row["cached_frame_ms"],
-            row["cached_frame_vs_before"], row["llm_passes"], *(row["stages_ms"].get(s) for s in STAGES[:-1]),
+            row["cached_frame_vs_before"],
+            f"{row['new_frame_cpu_ms']} / {row['cached_frame_cpu_ms']} ({row['new_frame_cpu_vs_before']} / "
+            f"{row['cached_frame_cpu_vs_before']})",
+            row["llm_passes"], *(row["stages_ms"].get(s) for s in STAGES[:-1]),
             f"{explanatory['ms']} ({explanatory['llm_passes']})" if explanatory else "-",
             f"{rejected['short']['ms']} / {rejected.get('explanatory', {}).get('ms')}" if rejected else "-",
             row.get("peak_gpu_mb") or "-",

@@ -14,13 +14,15 @@ option                 what it does                                           de
                        (:mod:`.device_preprocess`)
 ``draft_tokens``       guessed tokens verified per pass (0: one token per     8
                        step; :mod:`.draft_decoding`)
-``draft_answers``      answer templates the guesses start from                LISA's five
+``draft_answers``      answer templates the guesses start from (``{slots}``   LISA's five, plus the
+                       allowed; :mod:`.answer_drafter`)                       model's 16 last answers
 ``llm_attention``      the LLM's attention implementation (``sdpa`` fused,    ``sdpa``
                        ``eager`` transformers' reference)
 =====================  =====================================================  ======================
 
-The defaults are what measured faster on the project's CPU machine and, for the device-only
-levers, what is exact by construction; docs/benchmarks.md has the numbers, per lever.
+Defaults: what measured faster on the project's CPU machine (docs/benchmarks.md §4), and on CUDA
+the levers that are exact by construction; the encoder schedule stays as it was until a GPU run
+compares the schedules (the prepared run: §1.5).
 """
 
 from __future__ import annotations
