@@ -11,6 +11,11 @@ the drafter guesses from what LISA's answers are made of, most specific first:
    1) in those templates, else (``n`` >= 2 only: one repeated token is weak evidence) where they
    last occurred in the conversation itself (the question, and the answer so far).
 
+In free text n-gram guesses are mostly wrong, and a wider pass is not free everywhere (on this
+project's CPU a 9-token pass of lisa-tiny costs about 1.5 one-token steps). So after an n-gram guess
+is rejected at its first token, n-gram guessing pauses for 1, 2, 4, then 8 passes (back to none
+after a guess is accepted); template guesses are always made.
+
 Measured on lisa-tiny's greedy answers to 60 held-out scenes (CPU, docs/benchmarks.md §4): 1.33
 tokens per pass with LISA's templates alone, 1.82 with the answer memory, 1.95 with our training
 templates added as well; every answer identical to one-token decoding.
@@ -80,6 +85,8 @@ class AnswerDrafter:
         self._reindex()
         self.start(())
 
+    _LONGEST_PAUSE = 8
+
     @property
     def templates(self) -> list[list[int]]:
         """The token sequences that may start an answer: the given templates, then recent answers."""
@@ -105,6 +112,19 @@ class AnswerDrafter:
         self._prompt_length = len(self._history)
         self._history_index: dict[tuple, int] = {}
         self._indexed = 0
+        self._last_was_ngram = False
+        self._pause = 0  # passes left without n-gram guesses
+        self._next_pause = 1
+
+    def observe(self, guessed: int, accepted: int) -> None:
+        """Feedback on the last guess: ``accepted`` of its ``guessed`` tokens were right."""
+        if not (self._last_was_ngram and guessed):
+            return
+        if accepted:
+            self._next_pause = 1
+        else:
+            self._pause = self._next_pause
+            self._next_pause = min(2 * self._next_pause, self._LONGEST_PAUSE)
 
     def _sync_history(self, answer: list[int]) -> None:
         """Append the answer's new tokens and index the n-grams (2..ngram tokens) now followed by
@@ -122,6 +142,7 @@ class AnswerDrafter:
 
     def propose(self, answer: Sequence[int], limit: int) -> list[int]:
         """Up to ``min(limit, max_draft)`` guesses for the tokens after ``answer`` (may be empty)."""
+        self._last_was_ngram = False
         limit = min(int(limit), self.max_draft)
         if limit <= 0:
             return []
@@ -131,6 +152,10 @@ class AnswerDrafter:
                 return template[len(answer):][:limit]
         if not answer:
             return []
+        if self._pause:
+            self._pause -= 1
+            return []
+        self._last_was_ngram = True
         self._sync_history(answer)
         history = self._history
         for n in range(min(self.ngram, len(history) - 1), 0, -1):

@@ -63,6 +63,7 @@ def generate_drafted(
     fits = decoder is not None and decoder.fits(prompt_embeds.shape[1], max_new_tokens + width)
     runner = decoder if fits else _DynamicDecoder(model)
     counts = {"passes": 0, "drafted": 0, "accepted": 0}
+    observe = getattr(drafter, "observe", None)  # feedback for drafters that adapt
 
     def verify(states: torch.Tensor, predicted: list[int], draft: list[int], first_step: int) -> deque:
         """The (state, token) pairs a pass has settled, its rejected guesses dropped from the cache."""
@@ -80,6 +81,8 @@ def generate_drafted(
                 break
         counts["accepted"] += accepted
         runner.rollback(len(draft) - accepted)
+        if observe is not None:
+            observe(len(draft), accepted)
         return settled
 
     draft = drafter.propose([], max_new_tokens - 1)

@@ -230,3 +230,26 @@ def test_generation_remembers_free_answers_only(plain):
     again = _generate(plain, embeds, prompt_ids, drafter)
     _same(again, first)
     assert again.passes == 1 and again.accepted == len(first.answer_ids) + 1  # guessed from memory
+
+
+def test_ngram_guessing_pauses_after_rejections(plain):
+    """Rejected n-gram guesses pause n-gram guessing for 1, 2, 4 ... passes; template guesses go on."""
+    tokenizer = plain.tokenizer
+    drafter = AnswerDrafter(tokenizer, answers=("It is [SEG].",), memory=0)
+    prompt = build_prompt_ids(tokenizer, "Is the red mug on the table?")
+    drafter.start(prompt.ids)
+    words = tokenizer.encode("the red mug on the table", add_bos=False)
+    answer = [*_answer_ids(tokenizer, "It is")[:-1], *words[:2]]
+    pattern = []
+    for _ in range(8):
+        guess = drafter.propose(answer, 8)
+        pattern.append(bool(guess))
+        drafter.observe(len(guess), 0)  # every guess wrong
+    assert pattern == [True, False, True, False, False, True, False, False]
+    assert drafter.propose(_answer_ids(tokenizer, "It")[:1], 8)  # a template guess is still made
+    guess = drafter.propose(answer, 8)
+    while not guess:
+        guess = drafter.propose(answer, 8)
+    drafter.observe(len(guess), 2)  # accepted: the pauses start again from one pass
+    drafter.observe(len(drafter.propose(answer, 8)), 0)
+    assert drafter.propose(answer, 8) == [] and drafter.propose(answer, 8)
