@@ -28,7 +28,8 @@ export PYTHONPATH="$PWD:${PYTHONPATH:-}"
 PY="${PYTHON:-python3}"
 start=$SECONDS
 if [ "${DRY_RUN:-0}" = 1 ]; then
-  MODEL=(--model lisa-tiny --device cpu --precision fp32) DEVICE=cpu TINY=--tiny QUANT=none REPEATS=2
+  # One thread: a shared CPU machine oversubscribed by two OpenMP threads slows down several times.
+  MODEL=(--model lisa-tiny --device cpu --precision fp32 --threads 1) DEVICE=cpu TINY=--tiny QUANT=none REPEATS=2
   echo "dry run on the CPU" | tee "$OUT/device.txt"
 else
   MODEL=(--arch 7b --device cuda --precision bf16) DEVICE=cuda TINY= QUANT=none,4bit REPEATS=5
@@ -36,24 +37,25 @@ else
 fi
 "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" | tee -a "$OUT/device.txt"
 
-# 1. LISA-7B architecture, bf16: stages, levers, official flow; then 4-bit in its own process.
-timeout 330 "$PY" bench/model_stages.py "${MODEL[@]}" --quantizations "$QUANT" --levers \
+# 1. LISA-7B architecture, bf16: stages and the official flow, 4-bit in its own process, then the
+#    levers (their own process, last; the JSON is rewritten after each process).
+timeout 380 "$PY" bench/model_stages.py "${MODEL[@]}" --quantizations "$QUANT" --levers \
   --repeats "$REPEATS" --reference-repeats 3 --json "$OUT/stages_7b.json" 2>&1 | tee "$OUT/stages_7b.md"
 echo "[device_check] step 1 done at $((SECONDS - start)) s"
 
 # 2. SAM encoder attention modes (ViT-H, random weights with random relative-position tables).
-timeout 100 "$PY" bench/sam_attention_parity.py --device "$DEVICE" $TINY --repeats 10 \
+timeout 90 "$PY" bench/sam_attention_parity.py --device "$DEVICE" $TINY --repeats 10 \
   --json "$OUT/sam_attention.json" 2>&1 | tail -n 16 | tee "$OUT/sam_attention.md"
 echo "[device_check] step 2 done at $((SECONDS - start)) s"
 
 # 3. Preprocessing on the device against PIL (bytes, timing; no model).
-timeout 60 "$PY" bench/preprocess_parity.py --device "$DEVICE" --json "$OUT/preprocess_parity.json" \
+timeout 50 "$PY" bench/preprocess_parity.py --device "$DEVICE" --json "$OUT/preprocess_parity.json" \
   > "$OUT/preprocess_parity.md" 2>&1; tail -n 30 "$OUT/preprocess_parity.md"
 echo "[device_check] step 3 done at $((SECONDS - start)) s"
 
 # 4. torch.compile of the SAM encoder (compilation can take minutes: only with time to spare).
-if [ $((SECONDS - start)) -lt 400 ]; then
-  timeout $((520 - (SECONDS - start))) "$PY" bench/sam_attention_parity.py --device "$DEVICE" $TINY --compile \
+if [ $((SECONDS - start)) -lt 420 ]; then
+  timeout $((530 - (SECONDS - start))) "$PY" bench/sam_attention_parity.py --device "$DEVICE" $TINY --compile \
     --precisions bf16 --repeats 10 --json "$OUT/sam_attention_compiled.json" 2>&1 | tail -n 10 \
     | tee "$OUT/sam_attention_compiled.md"
 fi

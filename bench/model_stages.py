@@ -13,11 +13,11 @@ Runs the real :class:`lisa_ros.core.segmenter.LisaSegmenter` and reports, in one
 * full precision against 8-bit and 4-bit weights (each in its own process, so peak memory is
   that configuration's own): stage times and peak memory;
 * with ``--levers``: each speed lever alone against the settings before them, and all together
-  (``bench/speed_levers.py``), at full precision in the first process.
+  (``bench/speed_levers.py``; full precision, in a last process of its own, under ``levers``).
 
-The segmenter runs with its default speed options unless switches say otherwise
-(``--encoder-schedule``, ``--sam-attention``, ``--device-preprocess``, ``--draft-tokens``,
-``--llm-attention``; ``--before`` gives the settings before issue 26).
+Default speed options unless switches say otherwise (``--encoder-schedule``, ``--sam-attention``,
+``--device-preprocess``, ``--draft-tokens``, ``--llm-attention``; ``--before``: before issue 26).
+The JSON report is rewritten after every process, so a run cut short keeps what it measured.
 
 Models: ``--model lisa-tiny`` (or any checkpoint) on the CPU, or ``--arch 7b|13b``: the
 official LISA architectures with random weights (speed does not depend on the weight values),
@@ -169,6 +169,13 @@ def run_configuration(args) -> dict:
             args.model, precision=args.precision, device=args.device, quantization=args.quantization, **options
         )
     load_s = time.perf_counter() - load_start
+    if args.levers:  # a process of its own (speed_levers.py), after the stage tables are saved
+        from speed_levers import measure_levers
+
+        loaded = segmenter.loaded
+        del segmenter
+        return {"levers": measure_levers(loaded, args.device, args.repeats, args.warmup, args.long_tokens,
+                                         compile_sam=args.sam_compile)}
     if str(args.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         weights_mb = round(torch.cuda.memory_allocated() / 2**20, 1)
@@ -250,13 +257,6 @@ def run_configuration(args) -> dict:
         result["kv_cache_vs_official"] = comparisons
     result["peak_memory_mb"] = _peak_memory_mb(args.device)
     result["peak_memory_kind"] = "gpu max_memory_allocated" if str(args.device).startswith("cuda") else "process max RSS"
-    if args.levers:
-        from speed_levers import measure_levers
-
-        loaded = segmenter.loaded
-        del segmenter
-        result["levers"] = measure_levers(loaded, args.device, args.repeats, args.warmup, args.long_tokens,
-                                          compile_sam=args.sam_compile)
     return result
 
 
@@ -350,8 +350,18 @@ def main(argv=None) -> int:
         print(json.dumps(run_configuration(args)))
         return 0
 
-    configurations = []
-    for index, quantization in enumerate(q for q in args.quantizations.split(",") if q):
+    report = {
+        "benchmark": "bench/model_stages.py",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "model": f"LISA-{args.arch.upper()} architecture, random weights" if args.arch else args.model,
+        "machine": stage_report.machine(args.device),
+        "frame": "640x480",
+        "instruction": INSTRUCTION,
+        "configurations": [],
+    }
+    configurations = report["configurations"]
+    runs = [q for q in args.quantizations.split(",") if q] + (["levers"] if args.levers else [])
+    for index, quantization in enumerate(runs):
         command = [
             sys.executable, __file__, "--single", "--quantization", quantization, "--model", args.model,
             "--device", args.device, "--precision", args.precision, "--repeats", str(args.repeats),
@@ -363,35 +373,29 @@ def main(argv=None) -> int:
         if args.no_overlap:
             command.append("--no-overlap")
         command += _speed_arguments(args)
-        if index == 0 and args.levers:
+        if quantization == "levers":  # full precision, in a process of its own, last
+            command[command.index("--quantization") + 1] = "none"
             command += ["--levers"] + (["--sam-compile"] if args.sam_compile else [])
-        if index == 0 and not args.skip_reference:
+        elif index == 0 and not args.skip_reference:
             command.append("--compare-reference")  # the KV-cache comparison runs at full precision
         print(f"[model_stages] {quantization} ...", file=sys.stderr, flush=True)
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-4000:], file=sys.stderr)
-            configurations.append({"precision": args.precision, "quantization": quantization, "error": done.stderr[-500:],
-                                   "stages_ms_median": {}})
-            continue
-        configurations.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    report = {
-        "benchmark": "bench/model_stages.py",
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "model": f"LISA-{args.arch.upper()} architecture, random weights" if args.arch else args.model,
-        "machine": stage_report.machine(args.device),
-        "frame": "640x480",
-        "instruction": INSTRUCTION,
-        "configurations": configurations,
-    }
+            failed = {"precision": args.precision, "quantization": quantization, "error": done.stderr[-500:]}
+            (report.setdefault("errors", []) if quantization == "levers" else configurations).append(
+                {**failed, "stages_ms_median": {}})
+        elif quantization == "levers":
+            report["levers"] = json.loads(done.stdout.strip().splitlines()[-1])["levers"]
+        else:
+            configurations.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if args.json:  # after every process, so that a run cut short keeps what it measured
+            Path(args.json).write_text(json.dumps(report, indent=2))
     print(stage_report.stage_table(report))
-    levers = configurations[0].get("levers")
-    if levers:
+    if report.get("levers"):
         print("\nspeed levers, each alone against the settings before them (medians, ms):\n")
-        print(stage_report.levers_table(levers))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    return 0 if all("error" not in c for c in configurations) else 1
+        print(stage_report.levers_table(report["levers"]))
+    return 0 if all("error" not in c for c in configurations) and not report.get("errors") else 1
 
 
 if __name__ == "__main__":

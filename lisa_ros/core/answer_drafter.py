@@ -12,13 +12,13 @@ the drafter guesses from what LISA's answers are made of, most specific first:
    last occurred in the conversation itself (the question, and the answer so far).
 
 In free text n-gram guesses are mostly wrong, and a wider pass is not free everywhere (on this
-project's CPU a 9-token pass of lisa-tiny costs about 1.5 one-token steps). So after an n-gram guess
-is rejected at its first token, n-gram guessing pauses for 1, 2, 4, then 8 passes (back to none
-after a guess is accepted); template guesses are always made.
+project's CPU a 9-token pass of lisa-tiny costs 1.5 to 2.5 one-token steps). So after an n-gram
+guess is rejected at its first token, n-gram guessing pauses for 1, 2, 4, then 8 passes (back to
+none after a guess is accepted); template guesses are always made.
 
-Measured on lisa-tiny's greedy answers to 60 held-out scenes (CPU, docs/benchmarks.md §4): 1.33
-tokens per pass with LISA's templates alone, 1.82 with the answer memory, 1.95 with our training
-templates added as well; every answer identical to one-token decoding.
+Measured on lisa-tiny's greedy answers to 60 held-out scenes (CPU, docs/benchmarks.md §4.2): 1.27
+tokens per pass with LISA's templates alone, 1.68 with the answer memory (the default), 1.75 with
+our training templates added as well; every answer identical to one-token decoding.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ option                 what it does                                           de
 ``encoder_schedule``   when SAM's image encoder runs relative to CLIP and     ``concurrent`` on CUDA
                        the LLM (:mod:`lisa_ros.core.encoder_schedule`)        (``inline`` without
                                                                               overlap), else inline
-``sam_attention``      SAM encoder attention: ``official``, ``chunked``,      ``sdpa``
-                       ``sdpa``, ``sdpa_folded`` (:mod:`.sam_attention`)
+``sam_attention``      SAM encoder attention: ``official``, ``chunked``,      ``sdpa`` on CUDA,
+                       ``sdpa``, ``sdpa_folded`` (:mod:`.sam_attention`)      else ``official``
 ``device_preprocess``  resize and normalise both encoders' inputs on the      on CUDA only
                        model's device, PIL's bytes exactly
                        (:mod:`.device_preprocess`)
@@ -61,7 +61,10 @@ class SpeedOptions:
             schedule = "concurrent" if on_cuda and overlap_encoders else "inline"
         attention = self.sam_attention
         if attention is None:
-            attention = "sdpa" if sam_attention_chunking is None else ("chunked" if sam_attention_chunking else "official")
+            if sam_attention_chunking is None:
+                attention = "sdpa" if on_cuda else "official"  # no measurable gain on the CPU (§4)
+            else:
+                attention = "chunked" if sam_attention_chunking else "official"
         options = replace(
             self,
             encoder_schedule=schedule,

@@ -11,9 +11,9 @@ from lisa_ros.core.speed_options import SpeedOptions
 def test_defaults_per_device():
     cpu = SpeedOptions().resolved(on_cuda=False, overlap_encoders=True, sam_attention_chunking=None)
     assert (cpu.encoder_schedule, cpu.sam_attention, cpu.device_preprocess, cpu.draft_tokens, cpu.llm_attention) == (
-        "inline", "sdpa", False, 8, "sdpa")
+        "inline", "official", False, 8, "sdpa")
     cuda = SpeedOptions().resolved(on_cuda=True, overlap_encoders=True, sam_attention_chunking=None)
-    assert (cuda.encoder_schedule, cuda.device_preprocess) == ("concurrent", True)
+    assert (cuda.encoder_schedule, cuda.sam_attention, cuda.device_preprocess) == ("concurrent", "sdpa", True)
     assert SpeedOptions().resolved(True, False, None).encoder_schedule == "inline"
 
 
@@ -43,8 +43,8 @@ def test_segmenter_installs_its_choices(tiny_official):
                                           speed=SpeedOptions(draft_tokens=0, sam_attention="official"))
     assert plain.drafter is None
     assert all("forward" not in block.attn.__dict__ for block in plain.model.sam.image_encoder.blocks)
-    drafting = LisaSegmenter.from_pretrained(tiny_official, precision="fp32", device="cpu",
-                                             speed=SpeedOptions(draft_tokens=4, draft_answers=("It is [SEG].",)))
+    drafting = LisaSegmenter.from_pretrained(tiny_official, precision="fp32", device="cpu", speed=SpeedOptions(
+        draft_tokens=4, draft_answers=("It is [SEG].",), sam_attention="sdpa"))
     assert isinstance(drafting.drafter, AnswerDrafter) and drafting.drafter.max_draft == 4
     assert len(drafting.drafter.fixed) == 1
     assert all(block.attn.fused_mode == "sdpa" for block in drafting.model.sam.image_encoder.blocks)
