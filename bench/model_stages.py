@@ -11,14 +11,20 @@ Runs the real :class:`lisa_ros.core.segmenter.LisaSegmenter` and reports, in one
   with the same tokens (answers are forced so both paths decode exactly the same tokens; a
   free greedy run also checks that both paths choose the same tokens);
 * full precision against 8-bit and 4-bit weights (each in its own process, so peak memory is
-  that configuration's own): stage times and peak memory.
+  that configuration's own): stage times and peak memory;
+* with ``--levers``: each speed lever alone against the settings before them, and all together
+  (``bench/speed_levers.py``; full precision, in a last process of its own, under ``levers``).
+
+Default speed options unless switches say otherwise (``--encoder-schedule``, ``--sam-attention``,
+``--device-preprocess``, ``--draft-tokens``, ``--llm-attention``; ``--before``: before issue 26).
+The JSON report is rewritten after every process, so a run cut short keeps what it measured.
 
 Models: ``--model lisa-tiny`` (or any checkpoint) on the CPU, or ``--arch 7b|13b``: the
 official LISA architectures with random weights (speed does not depend on the weight values),
 meant for the GPU machine. Frames are 640x480.
 
-    python bench/model_stages.py --model lisa-tiny --device cpu --json stages_cpu.json
-    python bench/model_stages.py --arch 7b --device cuda --precision bf16 --json stages_7b.json
+    python bench/model_stages.py --model lisa-tiny --device cpu --levers --json stages_cpu.json
+    python bench/model_stages.py --arch 7b --device cuda --precision bf16 --levers --json stages_7b.json
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -35,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import stage_report
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -153,7 +159,7 @@ def run_configuration(args) -> dict:
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     load_start = time.perf_counter()
-    options = {"max_new_tokens": 128, "overlap_encoders": not args.no_overlap}
+    options = {"max_new_tokens": 128, "overlap_encoders": not args.no_overlap, "speed": speed_options(args)}
     if args.arch:
         segmenter = build_random_segmenter(args.arch, args.device, args.precision, args.quantization, **options)
     else:
@@ -163,6 +169,13 @@ def run_configuration(args) -> dict:
             args.model, precision=args.precision, device=args.device, quantization=args.quantization, **options
         )
     load_s = time.perf_counter() - load_start
+    if args.levers:  # a process of its own (speed_levers.py), after the stage tables are saved
+        from speed_levers import measure_levers
+
+        loaded = segmenter.loaded
+        del segmenter
+        return {"levers": measure_levers(loaded, args.device, args.repeats, args.warmup, args.long_tokens,
+                                         compile_sam=args.sam_compile)}
     if str(args.device).startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         weights_mb = round(torch.cuda.memory_allocated() / 2**20, 1)
@@ -191,6 +204,7 @@ def run_configuration(args) -> dict:
     result = {
         "precision": args.precision,
         "quantization": args.quantization,
+        "speed_options": {k: v for k, v in vars(segmenter.speed).items() if k != "draft_answers"},
         "load_s": round(load_s, 2),
         "weights_gpu_mb": weights_mb,
         "stages_ms_median": {name: _median(values) for name, values in stages.items()},
@@ -246,12 +260,30 @@ def run_configuration(args) -> dict:
     return result
 
 
+def speed_options(args):
+    """The SpeedOptions the command line asks for (None fields: the segmenter's defaults)."""
+    from lisa_ros.core.speed_options import SpeedOptions
+
+    if args.before:
+        from speed_levers import lever_rows
+
+        return SpeedOptions(**dict(lever_rows(str(args.device).startswith("cuda")))["before"])
+    preprocess = {"auto": None, "on": True, "off": False}[args.device_preprocess]
+    return SpeedOptions(encoder_schedule=args.encoder_schedule, sam_attention=args.sam_attention,
+                        device_preprocess=preprocess, draft_tokens=args.draft_tokens, llm_attention=args.llm_attention)
+
+
 def _static_vs_dynamic(segmenter, answer: str, repeats: int) -> dict:
     """Decode speed and agreement of the static-cache CUDA-graph step against the eager
     dynamic-cache step, on the same model, frame and forced answer."""
     from lisa_ros.core.segmenter import LisaSegmenter
+    from lisa_ros.core.speed_options import SpeedOptions
 
-    eager = LisaSegmenter(segmenter.loaded, device=segmenter.device, static_cache_length=0, overlap_encoders=False)
+    # One token per pass on both (per-token decode times), the rest as the segmenter measured.
+    one_token = SpeedOptions(**{**vars(segmenter.speed), "draft_tokens": 0})
+    eager = LisaSegmenter(segmenter.loaded, device=segmenter.device, static_cache_length=0, overlap_encoders=False,
+                          speed=one_token)
+    segmenter = LisaSegmenter(segmenter.loaded, device=segmenter.device, speed=one_token)
     image = _frame(400)
     graph_ms, eager_ms, diffs, ious = [], [], [], []
     for _ in range(repeats):
@@ -273,55 +305,14 @@ def _static_vs_dynamic(segmenter, answer: str, repeats: int) -> dict:
     }
 
 
-def _machine(device: str) -> str:
-    if str(device).startswith("cuda"):
-        import torch
-
-        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    import torch
-
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (torch {torch.__version__})"
-
-
-def _table(report: dict) -> str:
-    lines = [f"model: {report['model']}  device: {report['machine']}  date: {report['date']}", ""]
-    configs = report["configurations"]
-    names = ["preprocess", "clip", "sam_encoder", "prefill", "decode", "mask_decoder", "postprocess", "total"]
-    lines.append("| stage (ms, median) | " + " | ".join(f"{c['precision']}/{c['quantization']}" for c in configs) + " |")
-    lines.append("|---" * (len(configs) + 1) + "|")
-    for name in names:
-        lines.append(f"| {name} | " + " | ".join(str(c["stages_ms_median"].get(name)) for c in configs) + " |")
-    for key, label in (
-        ("decode_ms_per_token_median", "decode per token"),
-        ("end_to_end_miss_ms_median", "end to end, new frame"),
-        ("end_to_end_hit_ms_median", "end to end, same frame"),
-        ("hit_over_miss_ratio", "same / new frame"),
-        ("peak_memory_mb", "peak memory MB"),
-    ):
-        lines.append(f"| {label} | " + " | ".join(str(c.get(key)) for c in configs) + " |")
-    first = configs[0].get("kv_cache_vs_official")
-    if first:
-        lines += ["", "| answer | new tokens | KV cache ms | official no-cache ms | speed-up |", "|---|---|---|---|---|"]
-        for label in ("short", "long"):
-            row = first[label]
-            lines.append(
-                f"| {label}, same frame (generation and masks) | {row['new_tokens']} | {row['kv_cache_ms_median']} | "
-                f"{row['official_no_cache_ms_median']} | {row['speedup']}x |"
-            )
-        row = first["short_new_frame_end_to_end"]
-        lines.append(
-            f"| short, new frame (end to end) | {first['short']['new_tokens']} | {row['kv_cache_ms_median']} | "
-            f"{row['official_no_cache_ms_median']} | {row['speedup']}x |"
-        )
-        lines.append(f"\nfree greedy decoding, same tokens on both paths: {first['free_greedy_same_tokens']}")
-        static = first.get("static_graph_vs_dynamic_eager")
-        if static:
-            lines.append(
-                f"decode step, static cache + CUDA graph vs dynamic cache eager: {static['graph_decode_ms_per_token_median']}"
-                f" vs {static['eager_decode_ms_per_token_median']} ms/token ({static['speedup']}x); masks: max |logit diff| "
-                f"{static['mask_logit_max_abs_diff']}, min IoU {static['mask_iou_min']}"
-            )
-    return "\n".join(lines)
+def _speed_arguments(args) -> list[str]:
+    """The speed switches, passed on to each configuration's process."""
+    command = ["--device-preprocess", args.device_preprocess] + (["--before"] if args.before else [])
+    for flag, value in (("--encoder-schedule", args.encoder_schedule), ("--sam-attention", args.sam_attention),
+                        ("--draft-tokens", args.draft_tokens), ("--llm-attention", args.llm_attention)):
+        if value is not None:
+            command += [flag, str(value)]
+    return command
 
 
 def main(argv=None) -> int:
@@ -336,6 +327,14 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--long-tokens", type=int, default=64, help="length of the explanatory answer")
     parser.add_argument("--no-overlap", action="store_true", help="run SAM's encoder in line, not on a side stream")
+    parser.add_argument("--encoder-schedule", choices=["inline", "concurrent", "after_clip", "interleaved"])
+    parser.add_argument("--sam-attention", choices=["official", "chunked", "sdpa", "sdpa_folded"])
+    parser.add_argument("--device-preprocess", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--draft-tokens", type=int, help="guessed tokens per pass (0: one token per step)")
+    parser.add_argument("--llm-attention", choices=["sdpa", "eager"])
+    parser.add_argument("--before", action="store_true", help="the speed settings before issue 26")
+    parser.add_argument("--levers", action="store_true", help="each speed lever alone (bench/speed_levers.py)")
+    parser.add_argument("--sam-compile", action="store_true", help="with --levers: also all levers + torch.compile(SAM encoder)")
     parser.add_argument("--skip-reference", action="store_true", help="no KV-cache vs official comparison")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
@@ -351,8 +350,18 @@ def main(argv=None) -> int:
         print(json.dumps(run_configuration(args)))
         return 0
 
-    configurations = []
-    for index, quantization in enumerate(q for q in args.quantizations.split(",") if q):
+    report = {
+        "benchmark": "bench/model_stages.py",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "model": f"LISA-{args.arch.upper()} architecture, random weights" if args.arch else args.model,
+        "machine": stage_report.machine(args.device),
+        "frame": "640x480",
+        "instruction": INSTRUCTION,
+        "configurations": [],
+    }
+    configurations = report["configurations"]
+    runs = [q for q in args.quantizations.split(",") if q] + (["levers"] if args.levers else [])
+    for index, quantization in enumerate(runs):
         command = [
             sys.executable, __file__, "--single", "--quantization", quantization, "--model", args.model,
             "--device", args.device, "--precision", args.precision, "--repeats", str(args.repeats),
@@ -363,29 +372,30 @@ def main(argv=None) -> int:
             command += ["--arch", args.arch]
         if args.no_overlap:
             command.append("--no-overlap")
-        if index == 0 and not args.skip_reference:
+        command += _speed_arguments(args)
+        if quantization == "levers":  # full precision, in a process of its own, last
+            command[command.index("--quantization") + 1] = "none"
+            command += ["--levers"] + (["--sam-compile"] if args.sam_compile else [])
+        elif index == 0 and not args.skip_reference:
             command.append("--compare-reference")  # the KV-cache comparison runs at full precision
         print(f"[model_stages] {quantization} ...", file=sys.stderr, flush=True)
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-4000:], file=sys.stderr)
-            configurations.append({"precision": args.precision, "quantization": quantization, "error": done.stderr[-500:],
-                                   "stages_ms_median": {}})
-            continue
-        configurations.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    report = {
-        "benchmark": "bench/model_stages.py",
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "model": f"LISA-{args.arch.upper()} architecture, random weights" if args.arch else args.model,
-        "machine": _machine(args.device),
-        "frame": "640x480",
-        "instruction": INSTRUCTION,
-        "configurations": configurations,
-    }
-    print(_table(report))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    return 0 if all("error" not in c for c in configurations) else 1
+            failed = {"precision": args.precision, "quantization": quantization, "error": done.stderr[-500:]}
+            (report.setdefault("errors", []) if quantization == "levers" else configurations).append(
+                {**failed, "stages_ms_median": {}})
+        elif quantization == "levers":
+            report["levers"] = json.loads(done.stdout.strip().splitlines()[-1])["levers"]
+        else:
+            configurations.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if args.json:  # after every process, so that a run cut short keeps what it measured
+            Path(args.json).write_text(json.dumps(report, indent=2))
+    print(stage_report.stage_table(report))
+    if report.get("levers"):
+        print("\nspeed levers, each alone against the settings before them (medians, ms):\n")
+        print(stage_report.levers_table(report["levers"]))
+    return 0 if all("error" not in c for c in configurations) and not report.get("errors") else 1
 
 
 if __name__ == "__main__":

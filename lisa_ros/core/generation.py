@@ -38,6 +38,8 @@ class GenerationResult:
         finished: True when EOS ended the answer (False: a token limit did).
         prefill_ms: time of the prompt pass (fast path) or of the first step (reference).
         decode_ms: time of all later steps.
+        passes: LLM forward passes (prompt pass included).
+        drafted, accepted: guessed tokens verified and kept (draft decoding; else 0).
     """
 
     answer_ids: list[int]
@@ -45,6 +47,9 @@ class GenerationResult:
     finished: bool
     prefill_ms: float
     decode_ms: float
+    passes: int = 0
+    drafted: int = 0
+    accepted: int = 0
 
     @property
     def num_tokens(self) -> int:
@@ -72,6 +77,11 @@ def _next_token(model, state: torch.Tensor) -> int:
     return int(model.llm.lm_head(state).float().argmax(dim=-1).item())
 
 
+def greedy_choices(model, states: torch.Tensor) -> list[int]:
+    """Greedy choice from each of ``states [n, H]`` (one lm_head call)."""
+    return model.llm.lm_head(states).float().argmax(dim=-1).tolist()
+
+
 def _stack(states: list[torch.Tensor], model) -> torch.Tensor:
     if states:
         return torch.cat(states, dim=0)
@@ -79,9 +89,57 @@ def _stack(states: list[torch.Tensor], model) -> torch.Tensor:
     return torch.zeros((0, model.config.hidden_size), dtype=weight.dtype, device=weight.device)
 
 
+def forced_or_greedy(forced_ids, step: int, predicted: int):
+    """The token at ``step``: the greedy prediction, or the forced one (None once it has ended)."""
+    if forced_ids is None:
+        return predicted
+    return forced_ids[step] if step < len(forced_ids) else None
+
+
+class AnswerSoFar:
+    """The tokens emitted so far, the ``[SEG]`` states, and the rules that end an answer
+    (shared by :func:`generate_fast` and draft decoding)."""
+
+    def __init__(self, model, eos_id: int, seg_id: int, stop_after_masks: int | None, on_token):
+        self.model, self.eos_id, self.seg_id = model, eos_id, seg_id
+        self.stop_after_masks, self.on_token = stop_after_masks, on_token
+        self.ids: list[int] = []
+        self.seg_states: list[torch.Tensor] = []
+        self.finished = False
+
+    def take(self, token, state: torch.Tensor) -> bool:
+        """Emit ``token`` predicted by ``state [1, H]``; True when the answer ends with it
+        (EOS, a forced answer's end, or the ``[SEG]`` that ``stop_after_masks`` waits for)."""
+        if token is None:
+            return True
+        if token == self.eos_id:
+            self.finished = True
+            return True
+        self.ids.append(token)
+        if self.on_token is not None:
+            self.on_token(token)
+        if token == self.seg_id:
+            self.seg_states.append(state)
+            return self.stop_after_masks is not None and len(self.seg_states) >= self.stop_after_masks
+        return False
+
+    def result(self, prefill_ms: float, decode_ms: float, **counts) -> "GenerationResult":
+        return GenerationResult(self.ids, _stack(self.seg_states, self.model), self.finished, prefill_ms, decode_ms,
+                                **counts)
+
+
+def embed_ids(model, ids: list[int]) -> torch.Tensor:
+    """Input embeddings ``[1, len(ids), H]`` of answer token ids."""
+    return model.embed_tokens(torch.tensor([ids], device=model.embed_tokens.weight.device))
+
+
 class _DynamicDecoder:
     """Prefill and decode steps over transformers' growing ``DynamicCache`` (any length, any
-    device; the interface of :class:`~lisa_ros.core.static_decoding.StaticDecoder`)."""
+    device; the interface of :class:`~lisa_ros.core.static_decoding.StaticDecoder`).
+
+    ``start``/``extend``/``rollback`` serve draft decoding (:mod:`lisa_ros.core.draft_decoding`):
+    they feed several tokens at once and drop the cache entries of rejected guesses.
+    """
 
     def __init__(self, model):
         from transformers import DynamicCache
@@ -93,9 +151,27 @@ class _DynamicDecoder:
         return _run_llm(self.model, embeds, self.cache)[:, -1]
 
     def step(self, token: int) -> tuple[torch.Tensor, int]:
-        embed = self.model.embed_tokens(torch.tensor([[token]], device=self.model.embed_tokens.weight.device))
-        state = _run_llm(self.model, embed, self.cache)[:, -1]
+        state = _run_llm(self.model, embed_ids(self.model, [token]), self.cache)[:, -1]
         return state, _next_token(self.model, state)
+
+    def start(self, embeds: torch.Tensor, draft: list[int]) -> tuple[torch.Tensor, list[int]]:
+        """The prompt ``[1, L, H]`` and guesses in one pass: the last ``1 + len(draft)`` states
+        ``[n, H]`` and their greedy choices."""
+        if draft:
+            embeds = torch.cat([embeds, embed_ids(self.model, draft)], dim=1)
+        states = _run_llm(self.model, embeds, self.cache)[0, -(1 + len(draft)):]
+        return states, greedy_choices(self.model, states)
+
+    def extend(self, ids: list[int], width: int | None = None) -> tuple[torch.Tensor, list[int]]:
+        """Feed ``ids`` in one pass: their states ``[n, H]`` and greedy choices (``width``, the
+        static decoder's padded pass width, does not apply here)."""
+        states = _run_llm(self.model, embed_ids(self.model, ids), self.cache)[0]
+        return states, greedy_choices(self.model, states)
+
+    def rollback(self, count: int) -> None:
+        """Drop the cache entries of the last ``count`` tokens."""
+        if count > 0:
+            self.cache.crop(-count)  # a negative count removes that many (every 5.x transformers)
 
 
 @torch.inference_mode()
@@ -110,6 +186,8 @@ def generate_fast(
     on_token=None,
     forced_ids: list[int] | None = None,
     decoder=None,
+    drafter=None,
+    prompt_ids=(),
 ) -> GenerationResult:
     """Greedy generation with a KV cache.
 
@@ -127,36 +205,33 @@ def generate_fast(
             fixed answer: for benchmarks with random weights and for teacher forcing).
         decoder: a :class:`~lisa_ros.core.static_decoding.StaticDecoder` (static cache, CUDA
             graph) used when the request fits it; otherwise a dynamic cache is used.
+        drafter: an :class:`~lisa_ros.core.draft_decoding.AnswerDrafter`: verify guessed tokens
+            several per pass (:func:`~lisa_ros.core.draft_decoding.generate_drafted`; same
+            tokens); ``prompt_ids`` (the prompt's token ids) feed its n-gram look-up.
     """
+    if drafter is not None:
+        from .draft_decoding import generate_drafted
+
+        return generate_drafted(
+            model, prompt_embeds, eos_id=eos_id, seg_id=seg_id, max_new_tokens=max_new_tokens, drafter=drafter,
+            prompt_ids=prompt_ids, stop_after_masks=stop_after_masks, on_token=on_token, forced_ids=forced_ids,
+            decoder=decoder,
+        )
     watch = Stopwatch(prompt_embeds.device)
     fits = decoder is not None and decoder.fits(prompt_embeds.shape[1], max_new_tokens)
     runner = decoder if fits else _DynamicDecoder(model)
     state = runner.prefill(prompt_embeds)
     predicted = _next_token(model, state)
     prefill_ms = watch.lap()
-    answer: list[int] = []
-    seg_states: list[torch.Tensor] = []
-    finished = False
+    passes = 1
+    answer = AnswerSoFar(model, eos_id, seg_id, stop_after_masks, on_token)
     for step in range(max_new_tokens):
-        token = predicted
-        if forced_ids is not None:
-            if step >= len(forced_ids):
-                break
-            token = forced_ids[step]
-        if token == eos_id:
-            finished = True
-            break
-        answer.append(token)
-        if on_token is not None:
-            on_token(token)
-        if token == seg_id:
-            seg_states.append(state)
-            if stop_after_masks is not None and len(seg_states) >= stop_after_masks:
-                break
-        if step + 1 == max_new_tokens:
+        token = forced_or_greedy(forced_ids, step, predicted)
+        if answer.take(token, state) or step + 1 == max_new_tokens:
             break
         state, predicted = runner.step(token)
-    return GenerationResult(answer, _stack(seg_states, model), finished, prefill_ms, watch.lap())
+        passes += 1
+    return answer.result(prefill_ms, watch.lap(), passes=passes)
 
 
 def _official_seg_states(model, ids: list[int], states: torch.Tensor, seg_id: int) -> torch.Tensor:
@@ -196,9 +271,11 @@ def generate_reference(
     final_states = None
     prefill_ms = None
     finished = False
+    passes = 0
     for step in range(max_new_tokens):
         if forced_ids is not None and step >= len(forced_ids):
             break
+        passes += 1
         image_tokens = model.encode_clip(clip_pixels)
         final_states = _run_llm(model, model.embed_with_image(sequence, image_tokens))
         token = _next_token(model, final_states[:, -1])
@@ -216,7 +293,7 @@ def generate_reference(
     if finished:
         answer = answer[:-1]
     seg_states = _official_seg_states(model, sequence, final_states, seg_id) if final_states is not None else _stack([], model)
-    return GenerationResult(answer, seg_states, finished, prefill_ms or 0.0, watch.lap())
+    return GenerationResult(answer, seg_states, finished, prefill_ms or 0.0, watch.lap(), passes)
 
 
 def teacher_forced_states(

@@ -20,7 +20,11 @@ from .preprocess import ClipPreprocessConfig
 from .sam_builder import infer_sam_shape
 from .tokenizer import LisaTokenizer
 
-__all__ = ["LoadReport", "LoadedLisa", "load_lisa"]
+__all__ = ["LoadReport", "LoadedLisa", "load_lisa", "LLM_ATTENTIONS", "set_llm_attention"]
+
+# The LLM's attention implementations we run (transformers' names): fused
+# scaled_dot_product_attention, or transformers' reference matmul-softmax-matmul.
+LLM_ATTENTIONS = ("sdpa", "eager")
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ def load_lisa(
     dtype=None,
     device: str = "cpu",
     sam_dtype=None,
+    llm_attention: str = "sdpa",
 ) -> LoadedLisa:
     """Load a LISA checkpoint in the official layout.
 
@@ -72,6 +77,8 @@ def load_lisa(
         dtype: torch dtype of the LLM, CLIP, projector and ``text_hidden_fcs`` (default fp32).
         device: where to put the model.
         sam_dtype: dtype of SAM (defaults to ``dtype``, as the official ``model.bfloat16()``).
+        llm_attention: the LLM's attention implementation (:data:`LLM_ATTENTIONS`), set
+            explicitly rather than left to the transformers version's default.
     Raises:
         CheckpointError: missing files, missing tensors or shape mismatches (named).
     """
@@ -160,6 +167,7 @@ def load_lisa(
         # LISA runs SAM's neck in fp32 under fp16 (docs/model-reference.md §2.4).
         model.sam.image_encoder.neck.float()
     model.eval().requires_grad_(False)
+    set_llm_attention(model, llm_attention)
     return LoadedLisa(
         model=model,
         tokenizer=tokenizer,
@@ -169,6 +177,21 @@ def load_lisa(
         clip_folder=clip_folder,
         report=report,
     )
+
+
+def set_llm_attention(model, implementation: str) -> None:
+    """Run the LLM's attention with ``implementation`` (:data:`LLM_ATTENTIONS`). The prompt pass
+    (about 330 tokens for LISA) uses fused attention with ``sdpa``; the result equals ``eager``
+    within float tolerance (tests/core/test_llm_attention.py)."""
+    if implementation not in LLM_ATTENTIONS:
+        raise ValueError(f"LLM attention must be one of {LLM_ATTENTIONS}, not {implementation!r}")
+    llm = model.llm
+    if getattr(llm.config, "_attn_implementation", None) == implementation:
+        return
+    if hasattr(llm, "set_attn_implementation"):
+        llm.set_attn_implementation(implementation)
+    else:  # older transformers: the config field is what the attention modules read
+        llm.config._attn_implementation = implementation
 
 
 @contextmanager

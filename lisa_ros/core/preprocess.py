@@ -22,7 +22,7 @@ from .sam_builder import SAM_PIXEL_MEAN, SAM_PIXEL_STD
 
 __all__ = [
     "ClipPreprocessConfig", "SamResize", "preprocess_clip", "preprocess_sam", "resize_for_sam",
-    "normalize_and_pad_for_sam", "sam_resize_shape",
+    "normalize_and_pad_for_sam", "sam_resize_shape", "clip_resize_shape",
 ]
 
 # PIL resample codes as stored in preprocessor_config.json.
@@ -105,15 +105,19 @@ def _pil_resize(image: np.ndarray, height: int, width: int, resample: int) -> np
     return np.array(Image.fromarray(image).resize((width, height), resample=resample))
 
 
+def clip_resize_shape(height: int, width: int, config: ClipPreprocessConfig) -> tuple[int, int]:
+    """(h, w) of CLIP's resize before the crop: the shortest side to ``shortest_edge`` (the
+    long side truncated, as CLIPImageProcessor), or the fixed ``(height, width)``."""
+    if config.shortest_edge is None:
+        return config.height, config.width
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = config.shortest_edge, int(config.shortest_edge * long / short)
+    return (new_long, new_short) if width <= height else (new_short, new_long)
+
+
 def preprocess_clip(image: np.ndarray, config: ClipPreprocessConfig) -> np.ndarray:
     """CLIP input of an ``HxWx3 uint8`` RGB image: ``float32 [3, h, w]`` (h, w = crop size)."""
-    height, width = image.shape[:2]
-    if config.shortest_edge is not None:
-        short, long = (width, height) if width <= height else (height, width)
-        new_short, new_long = config.shortest_edge, int(config.shortest_edge * long / short)
-        new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
-    else:
-        new_h, new_w = config.height, config.width
+    new_h, new_w = clip_resize_shape(image.shape[0], image.shape[1], config)
     resized = _pil_resize(image, new_h, new_w, config.resample)
     if config.crop is not None:
         crop_h, crop_w = config.crop

@@ -16,7 +16,7 @@ import torch
 
 from .sam_import import sam_modeling
 
-__all__ = ["limit_attention_memory"]
+__all__ = ["limit_attention_memory", "install_chunked_attention"]
 
 
 def _chunked_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,26 +36,32 @@ def _chunked_forward(self, x: torch.Tensor) -> torch.Tensor:
     return self.proj(x)
 
 
+def install_chunked_attention(attention, tokens: int, max_score_elements: int) -> int:
+    """Make one global-attention module over ``tokens`` positions compute its heads in chunks.
+
+    Returns 1 if it changed, 0 when all its heads fit the limit anyway.
+    """
+    from .sam_attention import heads_per_chunk
+
+    heads = heads_per_chunk(attention.num_heads, tokens * tokens, max_score_elements)
+    if heads >= attention.num_heads:
+        return 0
+    attention.heads_per_chunk = heads
+    attention.forward = types.MethodType(_chunked_forward, attention)
+    return 1
+
+
 def limit_attention_memory(sam, max_score_elements: int = 2**26) -> int:
-    """Make SAM's global-attention blocks compute heads in chunks.
+    """Make SAM's global-attention blocks compute heads in chunks (segment-anything's arithmetic).
 
     Args:
         sam: a segment-anything ``Sam``.
         max_score_elements: most attention scores held at once per block (``2**26`` = 64 Mi
             scores, 128 MiB in bf16: 4 of ViT-H's 16 heads).
     Returns:
-        the number of blocks changed (windowed blocks are small and left alone).
+        the number of blocks changed (windowed blocks are small and left alone). Other
+        attention implementations: :func:`lisa_ros.core.sam_attention.set_sam_attention`.
     """
-    changed = 0
-    for block in sam.image_encoder.blocks:
-        if block.window_size != 0:
-            continue
-        attention = block.attn
-        tokens = (sam.image_encoder.img_size // sam.image_encoder.patch_embed.proj.kernel_size[0]) ** 2
-        heads = max(1, min(attention.num_heads, max_score_elements // (tokens * tokens)))
-        if heads >= attention.num_heads:
-            continue
-        attention.heads_per_chunk = heads
-        attention.forward = types.MethodType(_chunked_forward, attention)
-        changed += 1
-    return changed
+    from .sam_attention import set_sam_attention
+
+    return set_sam_attention(sam, "chunked", max_score_elements)

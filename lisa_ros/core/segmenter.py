@@ -31,6 +31,7 @@ from .postprocess import seg_phrases
 from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
 from .resolve import resolve_clip_path, resolve_model_path
 from .results import SegmentationOutput, Status
+from .speed_options import SpeedOptions
 from .timing import Stopwatch
 from .validation import (
     DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_INSTRUCTION_CHARS, check_context, check_image, check_instruction,
@@ -67,8 +68,8 @@ class LisaSegmenter:
             growing cache. ``None``: 512 (LISA's training context) on CUDA, off on the CPU;
             ``0``: off.
         cuda_graphs: capture the static-cache decode step as a CUDA graph (CUDA only).
-        sam_attention_chunking: compute SAM's global attention a few heads at a time (same
-            numbers, about 1 GB less transient memory for ViT-H). ``None``: on CUDA only.
+        sam_attention_chunking: without ``speed.sam_attention``: True ``chunked``, False ``official``.
+        speed: the speed levers (:class:`~lisa_ros.core.speed_options.SpeedOptions`).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class LisaSegmenter:
         static_cache_length: int | None = None,
         cuda_graphs: bool = True,
         sam_attention_chunking: bool | None = None,
+        speed: SpeedOptions | None = None,
     ):
         self.loaded = loaded
         self.model = loaded.model
@@ -120,10 +122,8 @@ class LisaSegmenter:
             from .static_decoding import StaticDecoder
 
             self.static_decoder = StaticDecoder(self.model, static_cache_length, use_graph=cuda_graphs)
-        if sam_attention_chunking if sam_attention_chunking is not None else on_cuda:
-            from .sam_memory import limit_attention_memory
-
-            limit_attention_memory(self.model.sam)
+        self.speed = (speed or SpeedOptions()).resolved(on_cuda, overlap_encoders, sam_attention_chunking)
+        self.drafter = self.speed.install(self.model, self.tokenizer)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -225,7 +225,8 @@ class LisaSegmenter:
         overlap = self._side_stream if self.backend_names["encoder"] == "torch" else None
         features, timings = encode_frame(
             self.model, self.loaded.clip_preprocess, image, self.image_encoder, self.device, side_stream=overlap,
-            with_clip=with_clip,
+            with_clip=with_clip, schedule=self.speed.encoder_schedule,
+            device_preprocess=self.speed.device_preprocess,
         )
         self.frame_cache.put(key, features)
         return features, False, timings
@@ -331,10 +332,11 @@ class LisaSegmenter:
             generated = generate_fast(
                 self.model, embeds, eos_id=self.eos_token_id, seg_id=self.seg_token_id,
                 max_new_tokens=max_new_tokens, stop_after_masks=stop_after_masks, forced_ids=forced,
-                decoder=self.static_decoder, on_token=on_token,
+                decoder=self.static_decoder, on_token=features.sam_embedding.with_pump(on_token),
+                drafter=self.drafter, prompt_ids=prompt_ids,
             )
         answer = self.tokenizer.decode_answer(generated.answer_ids)
-        timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms)
+        timings.update(prefill=generated.prefill_ms, decode=generated.decode_ms, llm_passes=float(generated.passes))
         if generated.seg_states.shape[0]:
             notify("decoding_masks")
         timings["new_tokens"] = float(generated.num_tokens)

@@ -38,6 +38,11 @@ class DeferredTensor:
                 self._joined.add(stream)
         return self._tensor
 
+    def with_pump(self, on_token):
+        """Generation's per-token hook for this embedding: ``on_token`` itself (an embedding
+        computed in block groups pumps its encoder there: lisa_ros.core.encoder_schedule)."""
+        return on_token
+
     def elapsed_ms(self, wait: bool = True) -> float:
         """Producer time in ms; with ``wait=False`` an unfinished producer gives 0.0 instead of
         blocking (an answer without masks should not wait for an embedding it did not use)."""

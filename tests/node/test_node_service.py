@@ -175,11 +175,13 @@ def test_service_timeout_is_error(fresh_client):
     """A call that outlives service_timeout returns ERROR; its inference is stopped at the next
     stage boundary and the node serves the next call."""
     client = fresh_client
-    client.set_parameters(service_timeout=0.3, max_instruction_chars=100_000)
+    # 0.05 s: less than encoding the frame and the 5000-token prompt pass alone. (With 0.3 s the
+    # call could finish in time: draft decoding guesses this repetitive answer from the prompt.)
+    client.set_parameters(service_timeout=0.05, max_instruction_chars=100_000)
     frame = image_msg(camera_scene(), stamp=(104, 0))
     start = time.monotonic()
     result = client.segment_call(("Where is the mug? " * 1000).strip(), frame)
-    assert result.status == ERROR and "timed out after service_timeout = 0.3 s" in result.error
+    assert result.status == ERROR and "timed out after service_timeout = 0.05 s" in result.error
     assert time.monotonic() - start < LIVENESS_S
     client.set_parameters(service_timeout=60.0)
     assert client.segment_call("Is there a banana?", frame).status == NO_TARGET
