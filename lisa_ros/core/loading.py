@@ -20,7 +20,7 @@ from .preprocess import ClipPreprocessConfig
 from .sam_builder import infer_sam_shape
 from .tokenizer import LisaTokenizer
 
-__all__ = ["LoadReport", "LoadedLisa", "load_lisa", "LLM_ATTENTIONS", "set_llm_attention"]
+__all__ = ["LoadReport", "LoadedLisa", "load_lisa", "load_named", "LLM_ATTENTIONS", "set_llm_attention"]
 
 # The LLM's attention implementations we run (transformers' names): fused
 # scaled_dot_product_attention, or transformers' reference matmul-softmax-matmul.
@@ -177,6 +177,32 @@ def load_lisa(
         clip_folder=clip_folder,
         report=report,
     )
+
+
+def load_named(name_or_path, clip=None, precision: str = "auto", quantization: str = "none",
+               device: str = "auto", quantize_skip: str = "default", allow_download: bool = False,
+               revision: str | None = None, clip_revision: str | None = None) -> tuple[LoadedLisa, str]:
+    """A model by name (``lisa-tiny``), folder or hub id, with its CLIP tower, in ``precision`` on
+    ``device``, the LLM's linears quantized when asked; and the resolved device. The arguments
+    are :meth:`~lisa_ros.core.segmenter.LisaSegmenter.from_pretrained`'s."""
+    from .devices import resolve_device, resolve_precision
+    from .quantization import quantize_model
+    from .resolve import resolve_clip_path, resolve_model_path
+
+    device = resolve_device(device)
+    dtype = resolve_precision(precision, device)
+    model_folder = resolve_model_path(name_or_path, allow_download=allow_download, revision=revision)
+    vision_tower = LisaConfig.from_file(model_folder / "config.json").vision_tower
+    clip_folder = resolve_clip_path(clip, model_folder, vision_tower, allow_download=allow_download,
+                                    revision=clip_revision)
+    quantized = quantization not in (None, "none")
+    # Quantized layers are built layer by layer on their device from a CPU copy.
+    loaded = load_lisa(model_folder, clip_folder, dtype=dtype, device="cpu" if quantized else device)
+    if quantized:
+        count = quantize_model(loaded.model, quantization, dtype, device, skip=quantize_skip)
+        loaded.model.to(device)
+        log.info("quantized %d linear layers to %s", count, quantization)
+    return loaded, device
 
 
 def set_llm_attention(model, implementation: str) -> None:

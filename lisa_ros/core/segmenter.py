@@ -25,11 +25,10 @@ from .devices import PRECISIONS, resolve_device, resolve_precision
 from .errors import InvalidInputError
 from .frame_cache import FrameCache, FrameFeatures, frame_key_of
 from .image_features import NO_ENCODER_TIMINGS, add_clip, encode_frame
-from .loading import LoadedLisa, load_lisa
+from .loading import LoadedLisa, load_named
 from .masks import decode_seg_states
 from .postprocess import seg_phrases
 from .prompt import SEG_PROMPT_SUFFIX, build_prompt_ids
-from .resolve import resolve_clip_path, resolve_model_path
 from .results import SegmentationOutput, Status
 from .speed_options import SpeedOptions
 from .timing import Stopwatch
@@ -158,23 +157,8 @@ class LisaSegmenter:
             revision, clip_revision: branch, tag or commit hash of the model's / CLIP's hub id.
             **options: passed to the constructor (``max_new_tokens``, ``frame_cache_size``...).
         """
-        from .quantization import quantize_model
-
-        device = resolve_device(device)
-        dtype = resolve_precision(precision, device)
-        model_folder = resolve_model_path(name_or_path, allow_download=allow_download, revision=revision)
-        from .config import LisaConfig
-
-        vision_tower = LisaConfig.from_file(model_folder / "config.json").vision_tower
-        clip_folder = resolve_clip_path(clip, model_folder, vision_tower, allow_download=allow_download,
-                                        revision=clip_revision)
-        quantized = quantization not in (None, "none")
-        # Quantized layers are built layer by layer on their device from a CPU copy.
-        loaded = load_lisa(model_folder, clip_folder, dtype=dtype, device="cpu" if quantized else device)
-        if quantized:
-            count = quantize_model(loaded.model, quantization, dtype, device, skip=quantize_skip)
-            loaded.model.to(device)
-            log.info("quantized %d linear layers to %s", count, quantization)
+        loaded, device = load_named(name_or_path, clip, precision, quantization, device, quantize_skip,
+                                    allow_download, revision, clip_revision)
         return cls(loaded, device=device, **options)
 
     def install_backend(self, part: str, name: str, runner, warning: str | None = None) -> None:

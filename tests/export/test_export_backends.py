@@ -182,7 +182,9 @@ def test_segmenter_on_onnxruntime_gives_the_same_masks(official):
         counts.append(len(result.masks))
         for got, want in zip(result.masks, reference.masks):
             assert mask_iou(got.mask, want.mask) >= 0.999
-            assert np.abs(got.logits - want.logits).max() <= 1e-4
+            # fp32 round-off grows with the logits (about 50 here): judged relative beyond 1e-4
+            scale = float(np.abs(want.logits).max())
+            assert np.abs(got.logits - want.logits).max() <= max(1e-4, 1e-5 * scale)
             assert abs(got.score - want.score) <= 1e-4
             assert got.box == want.box and got.phrase == want.phrase
     assert sorted(counts) == [0, 1, 2]
