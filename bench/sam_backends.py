@@ -17,7 +17,7 @@ and the IoU of masks (logits > 0) at low resolution and upscaled to the input si
 the decoder alone (fp32 embedding cast down) and end to end (encoder + decoder in that
 precision): the "half-precision parity on GPU" figure.
 
-    python bench/sam_backends.py --json bench/results/sam_backends_gpu.json     # GPU machine, < 3 min
+    python bench/sam_backends.py --json sam_backends_gpu.json                   # GPU machine, < 3 min
     python bench/sam_backends.py --tiny --json /tmp/sam_tiny.json               # CPU check, seconds
 
 Needs torch, transformers, segment-anything, onnx (+ onnxruntime for that backend); no ROS.

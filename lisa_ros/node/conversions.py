@@ -1,7 +1,7 @@
 """Pure conversions between ROS messages and the arrays/results of the model core.
 
 No node state here: every function takes what it needs and returns a new value, so each one is
-unit-tested without DDS (tests/node/test_conversions.py).
+unit-tested without DDS (tests/node/test_node_conversions.py).
 
 Conventions:
 
@@ -11,7 +11,7 @@ Conventions:
   on the wire ``sensor_msgs/RegionOfInterest`` (x_offset, y_offset, width, height).
 
 ``cv_bridge`` is used for raw images when it is importable (a real ROS install); otherwise the
-numpy path below, which gives identical arrays (tests/node/test_conversions.py compares them
+numpy path below, which gives identical arrays (tests/node/test_node_conversions.py compares them
 where cv_bridge exists). Either way the message metadata is validated first, so a malformed
 message raises :class:`ImageConversionError` with a readable reason instead of crashing.
 """

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lisa_ros.core.generation import generate_fast, generate_reference, teacher_forced_states
+from lisa_ros.core.generation import generate_fast, teacher_forced_states
 from lisa_ros.core.prompt import build_prompt_ids
 from lisa_ros.core.segmenter import LisaSegmenter
 from tiny_checkpoints import scene_image
