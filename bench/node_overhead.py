@@ -84,8 +84,6 @@ class Child:
     def __init__(self, role: str, domain: int):
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                    PYTHONUNBUFFERED="1")
-        for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):  # Fast DDS 3, 2
-            env.setdefault(name, str(REPO / "config" / "fastdds_shm.xml"))
         self.env = env
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"lisa_bench_{role}_", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, str(PEERS), role], env=env,
@@ -258,9 +256,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
 
-    # Same transport for every participant of the run (this process included).
-    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):  # Fast DDS 3, 2
-        os.environ.setdefault(name, str(REPO / "config" / "fastdds_shm.xml"))
+    # Same transport for every participant of the run (this process and, by inheritance, the
+    # children): the shared-memory profile, under the variable this install's Fast DDS reads.
+    from lisa_ros.demo.run import PROFILE_VARIABLES, profile_variables
+
+    if not any(name in os.environ for name in PROFILE_VARIABLES):
+        os.environ.update(dict.fromkeys(profile_variables(), str(REPO / "config" / "fastdds_shm.xml")))
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     repeats = 20 if args.quick else 100
     trials = 15 if args.quick else 60
