@@ -257,11 +257,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     # Same transport for every participant of the run (this process and, by inheritance, the
-    # children): the shared-memory profile, under the variable this install's Fast DDS reads.
-    from lisa_ros.demo.run import PROFILE_VARIABLES, profile_variables
+    # children): the demo's DDS environment (the shared-memory profile under the variable this
+    # install's Fast DDS reads), localhost only whatever the caller set. Each participant gets
+    # its ROS domain explicitly below.
+    from lisa_ros.demo.run import demo_environment
 
-    if not any(name in os.environ for name in PROFILE_VARIABLES):
-        os.environ.update(dict.fromkeys(profile_variables(), str(REPO / "config" / "fastdds_shm.xml")))
+    os.environ.update(demo_environment())
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     repeats = 20 if args.quick else 100
     trials = 15 if args.quick else 60

@@ -37,8 +37,7 @@ def package_of(path: Path) -> str | None:
     relative = path.relative_to(REPO)
     if relative.parts[0] != "lisa_ros":
         return None
-    parts = list(relative.with_suffix("").parts)
-    return ".".join(parts if parts[-1] == "__init__" else parts[:-1]).removesuffix(".__init__")
+    return ".".join(relative.parts[:-1])  # a module's package; an __init__.py's is itself
 
 
 def imports_in(source: str, package: str | None) -> list[tuple[int, str, list[str]]]:
